@@ -1,0 +1,182 @@
+"""Scripted experts: inverse kinematics plus waypoints for reach and pick_place, a PD standing controller for balance.
+
+Experts read the simulator through the env (they are privileged teachers), choose an end-effector target
+with state-driven phases (so they can label any state a learned policy visits, DAgger-style), and emit the
+action in whatever control mode the env uses. `noise` perturbs the targets for diverse demonstrations.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from flywheel.robots.spec import HANDS
+from flywheel.sim import transforms as tf
+from flywheel.sim.env import EE_ACTION_WIDTH, EE_DELTA_LIMITS
+
+
+class _ExpertBase:
+    name = "expert"
+
+    def __init__(self, env, noise: float = 0.0):
+        self.env = env.unwrapped
+        self.robot = self.env.robot
+        self.noise = float(noise)
+        self.rng = np.random.default_rng()
+
+    def reset(self, seed: int | None = None) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    # ---- emit an action towards a world-frame hand target ------------------------------------
+    def _action_for(self, hand: str, target_pos, target_orn, gripper: float) -> np.ndarray:
+        env, robot = self.env, self.robot
+        if self.noise > 0:
+            target_pos = np.asarray(target_pos) + self.rng.normal(0.0, self.noise, 3)
+        if env.control_mode == "joint_pos":
+            q, _ = robot.joint_state()
+            q_target = robot.ik_step(q, hand, target_pos, target_orn, q_ref=robot.home_q)
+            keep = np.ones(robot.num_dofs, dtype=bool)
+            keep[robot._ik_cols[hand][1]] = False
+            q_target[keep] = robot.home_q[keep]  # everything but the arm holds its home pose (legs: standing)
+            robot.set_gripper(q_target, hand, gripper)
+            extra = [gripper if h == hand else 1.0 for h in env.virtual_grippers]
+            return np.concatenate([q_target, extra]).astype(np.float32)
+        base_pos, base_orn = env.base_pose()
+        inv = tf.quat_conj(base_orn)
+        pos, orn = robot.ee_world_pose(hand)
+        action = np.zeros(EE_ACTION_WIDTH * len(HANDS), dtype=np.float32)
+        for slot, h in enumerate(HANDS):
+            action[slot * EE_ACTION_WIDTH + 6] = 1.0
+        slot = HANDS.index(hand) * EE_ACTION_WIDTH
+        action[slot:slot + 3] = np.clip(tf.quat_rotate(inv, np.asarray(target_pos) - pos), -EE_DELTA_LIMITS[:3], EE_DELTA_LIMITS[:3])
+        if target_orn is not None:
+            rel = tf.quat_mul(inv, tf.quat_mul(tf.quat_mul(np.asarray(target_orn), tf.quat_conj(orn)), base_orn))
+            action[slot + 3:slot + 6] = np.clip(tf.quat_to_euler(rel), -EE_DELTA_LIMITS[3:], EE_DELTA_LIMITS[3:])
+        action[slot + 6] = gripper
+        return action
+
+
+class ReachExpert(_ExpertBase):
+    name = "expert_reach"
+
+    def act(self, observation) -> np.ndarray:
+        task = self.env.task
+        return self._action_for(task.hand, task.goal_world, None, 1.0)
+
+
+class PickPlaceExpert(_ExpertBase):
+    """Above the cube -> down -> close -> lift -> above the target -> down -> open."""
+
+    name = "expert_pick_place"
+    hover = 0.10
+    close_steps = 6
+
+    def reset(self, seed: int | None = None) -> None:
+        super().reset(seed)
+        self.phase, self.closed_for = "approach", 0
+        _, self.grasp_orn = self.robot.ee_world_pose(self.env.task.hand) if False else (None, None)
+
+    def _grasp_orientation(self) -> np.ndarray:
+        """The hand's home orientation, turned about the vertical to match the cube's yaw (mod 90 degrees)."""
+        import pybullet as p
+
+        task = self.env.task
+        home_orn = self._home_orn
+        _, cube_orn = p.getBasePositionAndOrientation(task.cube, physicsClientId=self.env.scene.client)
+        yaw = tf.quat_to_euler(np.asarray(cube_orn))[2]
+        yaw = (yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4
+        return tf.quat_mul(tf.euler_to_quat([0, 0, yaw]), home_orn)
+
+    def act(self, observation) -> np.ndarray:
+        task, robot = self.env.task, self.robot
+        if self.grasp_orn is None:
+            self._home_orn = self._home_orientation()
+            self.grasp_orn = self._grasp_orientation()
+        hand = task.hand
+        pos, _ = robot.ee_world_pose(hand)
+        cube = task.cube_world
+        goal = task.goal_world
+        orn = self.grasp_orn
+        if self.phase == "approach":
+            above = cube + [0, 0, self.hover]
+            if np.linalg.norm((pos - above)[:2]) < 0.01 and abs(pos[2] - above[2]) < 0.03:
+                self.phase = "descend"
+            return self._action_for(hand, above, orn, 1.0)
+        if self.phase == "descend":
+            if np.linalg.norm(pos - cube) < 0.012:
+                self.phase = "close"
+            elif np.linalg.norm((pos - cube)[:2]) > 0.03:
+                self.phase = "approach"
+            return self._action_for(hand, cube, orn, 1.0)
+        if self.phase == "close":
+            self.closed_for += 1
+            if self.closed_for >= self.close_steps:
+                self.phase = "lift"
+            return self._action_for(hand, cube, orn, 0.0)
+        if self.phase == "lift":
+            if cube[2] < task.table_top + task.half - 0.01 or np.linalg.norm(pos - cube) > 0.05:
+                self.phase, self.closed_for = "approach", 0  # dropped it: start again
+                return self._action_for(hand, cube + [0, 0, self.hover], orn, 1.0)
+            above_goal = goal + [0, 0, self.hover]
+            if cube[2] < goal[2] + self.hover * 0.7:
+                return self._action_for(hand, np.array([pos[0], pos[1], above_goal[2]]), orn, 0.0)
+            if np.linalg.norm((cube - above_goal)[:2]) < 0.01:
+                self.phase = "place"
+            return self._action_for(hand, above_goal, orn, 0.0)
+        # place: lower onto the target, open when it sits there
+        if np.linalg.norm(cube - goal) < 0.01:
+            return self._action_for(hand, goal + [0, 0, 0.05], orn, 1.0)
+        return self._action_for(hand, goal, orn, 0.0)
+
+    def _home_orientation(self) -> np.ndarray:
+        import pybullet as p
+
+        robot = self.robot
+        state = p.saveState(physicsClientId=self.env.scene.client)
+        q, _ = robot.joint_state()
+        base = p.getBasePositionAndOrientation(robot.body, physicsClientId=self.env.scene.client)
+        robot.reset(robot.home_q, base[0], base[1])
+        _, orn = robot.ee_world_pose(self.env.task.hand)
+        p.restoreState(state, physicsClientId=self.env.scene.client)
+        p.removeState(state, physicsClientId=self.env.scene.client)
+        return orn
+
+
+class BalanceExpert(_ExpertBase):
+    """Hold the home pose and lean against the fall: ankle and hip corrections from base tilt and rate."""
+
+    name = "expert_balance"
+    ankle_gain, ankle_damping = 0.6, 0.08
+
+    def __init__(self, env, noise: float = 0.0):
+        super().__init__(env, noise)
+        names = self.robot.dof_names
+        self.pitch_dofs = [i for i, n in enumerate(names) if "ankle_pitch" in n or "hip_pitch" in n]
+        self.roll_dofs = [i for i, n in enumerate(names) if "ankle_roll" in n or "hip_roll" in n]
+        self.pitch_sign = np.array([1.0 if "ankle" in names[i] else 0.5 for i in self.pitch_dofs])
+        self.roll_sign = np.array([-1.0 if "ankle" in names[i] else -0.5 for i in self.roll_dofs])
+
+    def act(self, observation) -> np.ndarray:
+        robot = self.robot
+        q_target = robot.home_q.copy()
+        base = observation["base"]
+        roll, pitch, _ = tf.quat_to_euler(base[3:7])
+        ang = tf.quat_rotate(tf.quat_conj(base[3:7]), base[10:13])
+        if self.pitch_dofs:
+            q_target[self.pitch_dofs] += self.pitch_sign * (self.ankle_gain * pitch + self.ankle_damping * ang[1])
+        if self.roll_dofs:
+            q_target[self.roll_dofs] += self.roll_sign * (self.ankle_gain * roll + self.ankle_damping * ang[0])
+        if self.noise > 0:
+            q_target += self.rng.normal(0.0, self.noise * 0.1, size=q_target.shape)
+        q_target = np.clip(q_target, robot.lower, robot.upper)
+        if self.env.control_mode == "joint_pos":
+            return np.concatenate([q_target, np.ones(len(self.env.virtual_grippers))]).astype(np.float32)
+        raise ValueError("the balance expert drives joints; use control_mode='joint_pos' for task 'balance'")
+
+
+EXPERTS = {"reach": ReachExpert, "pick_place": PickPlaceExpert, "balance": BalanceExpert}
+
+
+def expert(task_name: str, env, noise: float = 0.0):
+    """The scripted expert for an env's task, with `reset(seed)` and `act(observation)`."""
+    if task_name not in EXPERTS:
+        raise KeyError(f"no expert for task {task_name!r}; experts exist for: {', '.join(EXPERTS)}")
+    return EXPERTS[task_name](env, noise=noise)

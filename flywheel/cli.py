@@ -1,0 +1,54 @@
+"""The ``flywheel`` command line: one entry point, each subpackage contributes its own commands.
+
+Each command module exposes ``add_commands(subparsers)`` and keeps heavy imports (pybullet, ray)
+inside its handlers, so ``flywheel --help`` stays fast and a broken optional part cannot hide the rest.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = (
+    "flywheel.robots.cli",
+    "flywheel.datasets.cli",
+    "flywheel.collectors.cli",
+)
+
+
+class UserError(Exception):
+    """An error caused by the user's input: printed as one clear message, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flywheel", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:
+                continue  # that part is not built yet
+            raise
+        module.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.handler(args)
+    except (UserError, FileNotFoundError, ValueError, KeyError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"flywheel {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"flywheel {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

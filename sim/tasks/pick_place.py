@@ -1,0 +1,143 @@
+"""`pick_place`: move a cube from a table to a target on it; arms with grippers and humanoids with hands.
+
+Hands without finger joints get a documented grasp assist: when the hand's virtual gripper command
+closes within `assist_distance` of the cube, a fixed constraint attaches it; opening releases it. The
+assist is part of the task (visible in `meta/flywheel.json` task params), never hidden in the robot.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import pybullet as p
+
+from flywheel.sim import transforms as tf
+from flywheel.sim.tasks.base import StepResult, Task, TaskNotApplicable, box_space
+
+CUBE_HALF_SIZES = (0.022, 0.025, 0.028)  # domain randomisation picks one per episode; the others are parked
+
+
+@dataclass
+class PickPlaceTask(Task):
+    name: str = "pick_place"
+    max_episode_steps: int = 200
+    success_distance: float = 0.03
+    spawn_range: tuple[float, float] = (0.08, 0.12)
+    min_separation: float = 0.1
+    table_drop: float = 0.15  # table top this far below the hand's home height
+    assist_distance: float = 0.06
+
+    def check_robot(self, spec) -> None:
+        if not spec.hands:
+            raise TaskNotApplicable(f"task 'pick_place' needs a hand; robot {spec.name!r} has "
+                                    f"{', '.join(spec.end_effectors) or 'no end-effectors'}")
+        if not spec.grippers and spec.kind != "humanoid":
+            raise TaskNotApplicable(f"task 'pick_place' needs a gripper; robot {spec.name!r} ({spec.kind}) has none. "
+                                    "Add a [grippers.<hand>] table to its spec, or use task 'reach'")
+
+    def build(self, scene, robot) -> None:
+        super().build(scene, robot)
+        cid = scene.client
+        self.hand = self.default_hand()
+        self.assisted = self.hand not in robot.gripper_dofs
+        self.center = self.workspace_center()
+        self.table_top = float(self.center[2] - self.table_drop)
+        self.table = None
+        if self.table_top > 0.02:
+            half = np.array([0.25, 0.4, self.table_top / 2])
+            self.table = scene.box(half, [self.center[0] + 0.05, self.center[1], self.table_top / 2], mass=0.0,
+                                   color=(0.55, 0.4, 0.3, 1.0))
+        else:
+            self.table_top = 0.0
+        self.cubes = [scene.box([h, h, h], self._parking(i), mass=0.1, color=(0.85, 0.15, 0.1, 1.0))
+                      for i, h in enumerate(CUBE_HALF_SIZES)]
+        for cube in self.cubes:
+            p.changeDynamics(cube, -1, lateralFriction=1.0, spinningFriction=0.002, physicsClientId=cid)
+        self.target_marker = scene.sphere(0.02, self.center, color=(0.1, 0.8, 0.1, 0.6))
+        self.cube, self.half = self.cubes[1], CUBE_HALF_SIZES[1]
+        self.goal_world = self.center.copy()
+        self.grasp_constraint = None
+        self.hand_closed = False
+
+    def _parking(self, i: int) -> list[float]:
+        return [self.center[0] - 3.0 - i, self.center[1] + 3.0, CUBE_HALF_SIZES[i]]
+
+    def reset(self, rng: np.random.Generator, randomize: bool) -> None:
+        cid = self.scene.client
+        self._release()
+        k = int(rng.integers(len(self.cubes))) if randomize else 1
+        for i, cube in enumerate(self.cubes):
+            p.resetBasePositionAndOrientation(cube, self._parking(i), [0, 0, 0, 1], physicsClientId=cid)
+        self.cube, self.half = self.cubes[k], CUBE_HALF_SIZES[k]
+        span = np.array(self.spawn_range)
+        xy = self.center[:2] + rng.uniform(-span, span)
+        while True:
+            goal_xy = self.center[:2] + rng.uniform(-span, span)
+            if np.linalg.norm(goal_xy - xy) >= self.min_separation:
+                break
+        yaw = rng.uniform(-np.pi / 4, np.pi / 4)
+        z = self.table_top + self.half
+        p.resetBasePositionAndOrientation(self.cube, [xy[0], xy[1], z + 0.001], list(tf.euler_to_quat([0, 0, yaw])),
+                                          physicsClientId=cid)
+        if randomize:
+            p.changeDynamics(self.cube, -1, lateralFriction=rng.uniform(0.8, 1.2), mass=rng.uniform(0.08, 0.12),
+                             physicsClientId=cid)
+        self.goal_world = np.array([goal_xy[0], goal_xy[1], z])
+        p.resetBasePositionAndOrientation(self.target_marker, self.goal_world.tolist(), [0, 0, 0, 1], physicsClientId=cid)
+
+    def observation_spaces(self) -> dict[str, gym.spaces.Box]:
+        return {"env_state": box_space(10), "goal": box_space(3)}
+
+    def observe(self, base_pos, base_orn) -> dict[str, np.ndarray]:
+        inv = tf.quat_conj(base_orn)
+        pos, orn = p.getBasePositionAndOrientation(self.cube, physicsClientId=self.scene.client)
+        lin, _ = p.getBaseVelocity(self.cube, physicsClientId=self.scene.client)
+        self.cube_world = np.asarray(pos)
+        env_state = np.concatenate([tf.quat_rotate(inv, self.cube_world - base_pos), tf.quat_mul(inv, np.asarray(orn)),
+                                    tf.quat_rotate(inv, np.asarray(lin))])
+        return {"env_state": env_state, "goal": tf.quat_rotate(inv, self.goal_world - base_pos)}
+
+    # ---- grasp assist (hands without fingers) ------------------------------------------------
+    def command_hand(self, opening: float) -> None:
+        """The env forwards the virtual gripper command of a fingerless hand here (1 = open)."""
+        self.hand_closed = opening < 0.5
+
+    def hand_command(self, hand: str) -> float:
+        return 0.0 if self.hand_closed else 1.0
+
+    def before_physics(self, step: int, rng) -> None:
+        if not self.assisted:
+            return
+        if self.hand_closed and self.grasp_constraint is None:
+            pos, _ = self.robot.ee_world_pose(self.hand)
+            cube_pos, cube_orn = p.getBasePositionAndOrientation(self.cube, physicsClientId=self.scene.client)
+            if np.linalg.norm(np.asarray(cube_pos) - pos) < self.assist_distance:
+                i = self.robot.ee_names.index(self.hand)
+                st = p.getLinkState(self.robot.body, self.robot.ee_links[i], physicsClientId=self.scene.client)
+                # constraint frames are relative to the link's inertial frame: world -> link frame -> inertial frame
+                rel = p.multiplyTransforms(*p.invertTransform(st[4], st[5]), cube_pos, cube_orn)
+                local_pos, local_orn = p.multiplyTransforms(*p.invertTransform(st[2], st[3]), *rel)
+                self.grasp_constraint = p.createConstraint(self.robot.body, self.robot.ee_links[i], self.cube, -1,
+                                                           p.JOINT_FIXED, [0, 0, 0], local_pos, [0, 0, 0], local_orn,
+                                                           physicsClientId=self.scene.client)
+        elif not self.hand_closed:
+            self._release()
+
+    def _release(self) -> None:
+        if self.grasp_constraint is not None:
+            p.removeConstraint(self.grasp_constraint, physicsClientId=self.scene.client)
+            self.grasp_constraint = None
+        self.hand_closed = False
+
+    # ---- scoring -----------------------------------------------------------------------------
+    def evaluate(self, obs) -> StepResult:
+        slot = 0 if self.hand == "right_hand" else 1
+        cube = obs["env_state"][:3]
+        to_goal = float(np.linalg.norm(cube - obs["goal"]))
+        to_cube = float(np.linalg.norm(obs["ee"][slot * 8:slot * 8 + 3] - cube))
+        success = to_goal < self.success_distance
+        return StepResult(reward=-(to_goal + 0.5 * to_cube), success=success)
+
+    def describe(self) -> str:
+        return "pick up the red cube and place it on the green target"

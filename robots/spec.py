@@ -48,6 +48,20 @@ class Gripper:
 
 
 @dataclass(frozen=True)
+class Mimic:
+    """A joint that follows another one: target = multiplier * target(joint) + offset.
+
+    URDF `<mimic>` tags, which PyBullet ignores (linkage grippers such as the xArm's, whose knuckles
+    and fingers move with one drive joint). A follower is not in `joints` (it is not commanded and not
+    observed); it gets its leader's target through its own position motor (gains by its own name).
+    """
+
+    joint: str
+    multiplier: float = 1.0
+    offset: float = 0.0
+
+
+@dataclass(frozen=True)
 class GainGroup:
     """Motor settings for the joints matching `joints` (glob patterns): PyBullet position-motor gains."""
 
@@ -95,6 +109,7 @@ class RobotSpec:
     gains: tuple[GainGroup, ...] = ()
     friction: tuple[FrictionOverride, ...] = ()
     cameras: tuple[Camera, ...] = ()
+    mimic: dict[str, Mimic] = field(default_factory=dict)  # follower joint -> the joint it follows
     model_format: str = "urdf"  # urdf | mjcf, inferred from the model's extension
     model_body: str | None = None  # MJCF files hold several bodies: the one that is the robot
     description: str = ""
@@ -290,6 +305,19 @@ def spec_from_dict(data: dict[str, Any], source: str | Path | None = None) -> Ro
     if len(set(names)) != len(names):
         raise SpecError(source, "cameras", "camera names must be unique")
 
+    mimic = {}
+    for follower, table in (data.get("mimic") or {}).items():
+        prefix = f"mimic.{follower}"
+        if follower in joints:
+            raise SpecError(source, prefix, "a mimic joint follows another joint and must not be listed in joints")
+        m = _build_dataclass(Mimic, table, source, prefix + ".")
+        if m.joint not in joints:
+            raise SpecError(source, f"{prefix}.joint", f"{m.joint!r} is not in joints; a mimic joint follows an actuated joint")
+        for attr in ("multiplier", "offset"):
+            if not isinstance(getattr(m, attr), (int, float)) or not math.isfinite(getattr(m, attr)):
+                raise SpecError(source, f"{prefix}.{attr}", "expected a finite number")
+        mimic[follower] = Mimic(m.joint, float(m.multiplier), float(m.offset))
+
     base_height = data.get("base_height")
     if base_height is not None and not isinstance(base_height, (int, float)):
         raise SpecError(source, "base_height", "expected a number of metres")
@@ -312,6 +340,7 @@ def spec_from_dict(data: dict[str, Any], source: str | Path | None = None) -> Ro
         gains=tuple(gains),
         friction=tuple(friction),
         cameras=tuple(cameras),
+        mimic=mimic,
         model_format=fmt,
         model_body=data.get("model_body"),
         description=str(data.get("description", "")),

@@ -26,10 +26,18 @@ class _ExpertBase:
         self.rng = np.random.default_rng(seed)
 
     # ---- emit an action towards a world-frame hand target ------------------------------------
+    max_speed = 0.03  # metres per control step the hand target may move ahead of the hand (0.6 m/s at 20 Hz)
+
     def _action_for(self, hand: str, target_pos, target_orn, gripper: float) -> np.ndarray:
         env, robot = self.env, self.robot
+        pos, orn = robot.ee_world_pose(hand)
+        step = np.asarray(target_pos, dtype=np.float64) - pos
+        length = np.linalg.norm(step)
+        if length > self.max_speed:  # a moving waypoint keeps the motion smooth and the overshoot small
+            step *= self.max_speed / length
+        target_pos = pos + step
         if self.noise > 0:
-            target_pos = np.asarray(target_pos) + self.rng.normal(0.0, self.noise, 3)
+            target_pos = target_pos + self.rng.normal(0.0, self.noise, 3)
         if env.control_mode == "joint_pos":
             q, _ = robot.joint_state()
             q_target = robot.ik_step(q, hand, target_pos, target_orn, q_ref=robot.home_q)
@@ -41,7 +49,6 @@ class _ExpertBase:
             return np.concatenate([q_target, extra]).astype(np.float32)
         base_pos, base_orn = env.base_pose()
         inv = tf.quat_conj(base_orn)
-        pos, orn = robot.ee_world_pose(hand)
         action = np.zeros(EE_ACTION_WIDTH * len(HANDS), dtype=np.float32)
         for slot, h in enumerate(HANDS):
             action[slot * EE_ACTION_WIDTH + 6] = 1.0
@@ -72,7 +79,7 @@ class PickPlaceExpert(_ExpertBase):
     def reset(self, seed: int | None = None) -> None:
         super().reset(seed)
         self.phase, self.closed_for = "approach", 0
-        _, self.grasp_orn = self.robot.ee_world_pose(self.env.task.hand) if False else (None, None)
+        self.grasp_orn = None  # chosen at the first step, once the cube has been placed by reset
 
     def _grasp_orientation(self) -> np.ndarray:
         """The hand's home orientation, turned about the vertical to match the cube's yaw (mod 90 degrees)."""
@@ -101,7 +108,7 @@ class PickPlaceExpert(_ExpertBase):
                 self.phase = "descend"
             return self._action_for(hand, above, orn, 1.0)
         if self.phase == "descend":
-            if np.linalg.norm(pos - cube) < 0.012:
+            if np.linalg.norm(pos - cube) < 0.01:
                 self.phase = "close"
             elif np.linalg.norm((pos - cube)[:2]) > 0.03:
                 self.phase = "approach"
@@ -111,20 +118,21 @@ class PickPlaceExpert(_ExpertBase):
             if self.closed_for >= self.close_steps:
                 self.phase = "lift"
             return self._action_for(hand, cube, orn, 0.0)
+        grip_offset = pos - cube  # where in the fingers the cube sits: steer the cube, not the hand
+        if np.linalg.norm(grip_offset) > 0.05:
+            self.phase, self.closed_for = "approach", 0  # dropped it: start again
+            return self._action_for(hand, cube + [0, 0, self.hover], orn, 1.0)
         if self.phase == "lift":
-            if cube[2] < task.table_top + task.half - 0.01 or np.linalg.norm(pos - cube) > 0.05:
-                self.phase, self.closed_for = "approach", 0  # dropped it: start again
-                return self._action_for(hand, cube + [0, 0, self.hover], orn, 1.0)
             above_goal = goal + [0, 0, self.hover]
             if cube[2] < goal[2] + self.hover * 0.7:
-                return self._action_for(hand, np.array([pos[0], pos[1], above_goal[2]]), orn, 0.0)
+                return self._action_for(hand, np.array([pos[0], pos[1], above_goal[2] + grip_offset[2]]), orn, 0.0)
             if np.linalg.norm((cube - above_goal)[:2]) < 0.01:
                 self.phase = "place"
-            return self._action_for(hand, above_goal, orn, 0.0)
+            return self._action_for(hand, above_goal + grip_offset, orn, 0.0)
         # place: lower onto the target, open when it sits there
-        if np.linalg.norm(cube - goal) < 0.01:
-            return self._action_for(hand, goal + [0, 0, 0.05], orn, 1.0)
-        return self._action_for(hand, goal, orn, 0.0)
+        if np.linalg.norm(cube - goal) < 0.015:
+            return self._action_for(hand, pos + [0, 0, 0.03], orn, 1.0)
+        return self._action_for(hand, goal + grip_offset, orn, 0.0)
 
     def _home_orientation(self) -> np.ndarray:
         import pybullet as p

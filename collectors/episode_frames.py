@@ -1,0 +1,221 @@
+"""From an env to dataset frames: the feature dictionary of a dataset and a recording episode loop.
+
+`dataset_features(env)` says what columns an env's episodes produce (LeRobot style, every numeric
+feature float32); `EpisodeRecorder` runs seeded episodes and fills per-feature numpy buffers that are
+allocated once per worker and grow only when an episode is longer than any before, so a step costs a few
+array copies and no per-step allocation, pyarrow or Python lists.
+
+Mapping (observation ``obs_t`` is stored with the action taken in it, ``next.*`` come from the step):
+
+=====================  ===========================================
+env                    dataset feature
+=====================  ===========================================
+obs["state"]           observation.state (names ``q.<joint>``, ``qd.<joint>``)
+obs["ee"]              observation.ee (canonical, 16)
+obs["ee_mask"]         observation.ee_mask (canonical, 2)
+obs["base"]            observation.base (floating-base robots)
+obs["goal"]            observation.goal
+obs["env_state"]       observation.env_state
+obs["images"][cam]     observation.images.<cam> (uint8 H x W x 3, PNG in the dataset)
+action                 action (names = env.action_names)
+info["action_ee"]      action.ee (canonical, 14)
+reward                 next.reward
+terminated|truncated   next.done
+truncated              next.truncated
+info["is_success"]     next.success
+=====================  ===========================================
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+IMAGE_PREFIX = "observation.images."
+BASE_NAMES = ["x", "y", "z", "qx", "qy", "qz", "qw", "vx", "vy", "vz", "wx", "wy", "wz"]
+GOAL_NAMES = ["x", "y", "z"]
+STEP_KEYS = ("next.reward", "next.done", "next.truncated", "next.success")
+
+
+def _obs_feature_key(key: str) -> str:
+    return f"observation.{key}"
+
+
+def dataset_features(env) -> dict[str, dict[str, Any]]:
+    """The per-frame features (beyond the standard columns) that episodes of ``env`` produce."""
+    from flywheel.datasets import schema
+
+    u = env.unwrapped
+    features: dict[str, dict[str, Any]] = {}
+    canonical = schema.canonical_features()
+    for key, space in u.observation_space.spaces.items():
+        if key == "depth":
+            continue  # depth maps are not part of the dataset standard yet
+        if key == "images":
+            for cam, box in space.spaces.items():
+                h, w, c = box.shape
+                features[IMAGE_PREFIX + cam] = schema.image_feature(h, w, c)
+            continue
+        name = _obs_feature_key(key)
+        if name in canonical:
+            features[name] = dict(canonical[name])
+            continue
+        n = int(np.prod(space.shape))
+        names = None
+        if key == "state":
+            names = list(u.state_names)
+        elif key == "base" and n == len(BASE_NAMES):
+            names = list(BASE_NAMES)
+        elif key == "goal" and n == len(GOAL_NAMES):
+            names = list(GOAL_NAMES)
+        features[name] = {"dtype": "float32", "shape": [n], "names": names}
+    features["action"] = {"dtype": "float32", "shape": [int(np.prod(u.action_space.shape))], "names": list(u.action_names)}
+    features["action.ee"] = dict(canonical["action.ee"])
+    return features
+
+
+@dataclass
+class RecordedEpisode:
+    """One finished episode: frames ready for `StagingWriter.add_episode` plus what the driver is told."""
+
+    seed: int
+    length: int
+    success: bool
+    terminated: bool
+    truncated: bool
+    total_reward: float
+    finite: bool
+    frames: dict[str, np.ndarray] = field(default_factory=dict)
+    problem: str | None = None  # why a non-finite episode was dropped
+
+
+class EpisodeRecorder:
+    """Runs seeded episodes of a TimeLimit-wrapped `RobotTaskEnv` and records them as dataset frames.
+
+    Buffers are allocated once and reused; `run` returns copies sized to the episode, so the returned
+    arrays stay valid while the next episode records (the staging writer may keep them until it flushes).
+    """
+
+    def __init__(self, env, features: dict[str, dict[str, Any]] | None = None):
+        self.env = env
+        self.u = env.unwrapped
+        self.features = features if features is not None else dataset_features(env)
+        self._capacity = 0
+        self._buf: dict[str, np.ndarray] = {}
+        self._obs_keys = [k for k in self.features if k.startswith("observation.") and not k.startswith(IMAGE_PREFIX)]
+        self._image_keys = [k for k in self.features if k.startswith(IMAGE_PREFIX)]
+        self._grow(int(getattr(env, "_max_episode_steps", None) or 64))
+
+    # ---- buffers ------------------------------------------------------------------------------
+    def _shape(self, name: str) -> tuple[tuple[int, ...], np.dtype]:
+        ft = self.features[name]
+        if ft["dtype"] == "image":
+            return tuple(ft["shape"]), np.dtype(np.uint8)
+        return tuple(ft["shape"]), np.dtype(ft["dtype"])
+
+    def _grow(self, capacity: int) -> None:
+        capacity = max(capacity, 1)
+        new: dict[str, np.ndarray] = {}
+        for name in self.features:
+            shape, dtype = self._shape(name)
+            new[name] = np.zeros((capacity,) + shape, dtype=dtype)
+        new["next.reward"] = np.zeros(capacity, np.float32)
+        new["next.done"] = np.zeros(capacity, np.bool_)
+        new["next.truncated"] = np.zeros(capacity, np.bool_)
+        new["next.success"] = np.zeros(capacity, np.bool_)
+        for name, old in self._buf.items():
+            new[name][: self._capacity] = old[: self._capacity]
+        self._buf, self._capacity = new, capacity
+
+    def _store_obs(self, t: int, obs: dict[str, Any]) -> str | None:
+        """Write obs into row t (as float32); returns a description if anything is non-finite."""
+        buf = self._buf
+        problem = None
+        for name in self._obs_keys:
+            value = obs[name[len("observation."):]]
+            row = buf[name][t]
+            row[...] = value  # float64 -> float32 cast, as stored
+            if problem is None and not (np.isfinite(value).all() and np.isfinite(row).all()):
+                problem = f"non-finite {name} at frame {t}"
+        if self._image_keys:
+            images = obs["images"]
+            for name in self._image_keys:
+                buf[name][t] = images[name[len(IMAGE_PREFIX):]]
+        return problem
+
+    # ---- episodes -----------------------------------------------------------------------------
+    def run(self, policy, seed: int) -> RecordedEpisode:
+        """Run one episode with ``policy`` from ``seed``; frames are copies (T rows each)."""
+        env, buf = self.env, self._buf
+        obs, info = env.reset(seed=int(seed))
+        policy.reset(int(seed))
+        t, total, success = 0, 0.0, False
+        terminated = truncated = False
+        problem = None
+        while not (terminated or truncated):
+            if t >= self._capacity:
+                self._grow(2 * self._capacity)
+                buf = self._buf
+            problem = self._store_obs(t, obs)
+            if problem is not None:
+                break
+            action = np.asarray(policy.act(obs), dtype=np.float32)
+            if not np.isfinite(action).all():
+                problem = f"non-finite action at frame {t}"
+                break
+            buf["action"][t] = action
+            obs, reward, terminated, truncated, info = env.step(action)
+            buf["action.ee"][t] = info["action_ee"]
+            buf["next.reward"][t] = reward
+            buf["next.done"][t] = terminated or truncated
+            buf["next.truncated"][t] = truncated
+            success = bool(info.get("is_success", False))
+            buf["next.success"][t] = success
+            total += float(reward)
+            t += 1
+            if not (np.isfinite(reward) and np.isfinite(buf["action.ee"][t - 1]).all()):
+                problem = f"non-finite reward or action.ee at frame {t - 1}"
+                break
+        if problem is None and t > 0 and not all(np.isfinite(np.asarray(obs[k[len("observation."):]])).all()
+                                                   for k in self._obs_keys):
+            problem = f"non-finite observation after the last step (frame {t})"
+        finite = problem is None
+        frames = {name: arr[:t].copy() for name, arr in buf.items()} if finite else {}
+        return RecordedEpisode(seed=int(seed), length=t, success=success, terminated=bool(terminated),
+                               truncated=bool(truncated), total_reward=total, finite=finite, frames=frames,
+                               problem=problem)
+
+    def replay(self, actions: np.ndarray, seed: int, *, record: bool = True) -> RecordedEpisode:
+        """Re-simulate stored float32 ``actions`` from ``seed`` (same steps, no early stop)."""
+        from flywheel.collectors.policies import ReplayPolicy
+
+        actions = np.asarray(actions, dtype=np.float32)
+        env, buf = self.env, self._buf
+        policy = ReplayPolicy(actions)
+        obs, info = env.reset(seed=int(seed))
+        policy.reset(int(seed))
+        if len(actions) > self._capacity:
+            self._grow(len(actions))
+            buf = self._buf
+        total, success, terminated, truncated = 0.0, False, False, False
+        problem = None
+        t = 0
+        for t in range(len(actions)):
+            p = self._store_obs(t, obs)
+            problem = problem or p
+            action = policy.act(obs)
+            buf["action"][t] = action
+            obs, reward, terminated, truncated, info = env.step(action)
+            buf["action.ee"][t] = info["action_ee"]
+            buf["next.reward"][t] = reward
+            buf["next.done"][t] = terminated or truncated
+            buf["next.truncated"][t] = truncated
+            success = bool(info.get("is_success", False))
+            buf["next.success"][t] = success
+            total += float(reward)
+        n = len(actions)
+        frames = {name: arr[:n].copy() for name, arr in buf.items()} if record else {}
+        return RecordedEpisode(seed=int(seed), length=n, success=success, terminated=bool(terminated),
+                               truncated=bool(truncated), total_reward=total, finite=problem is None,
+                               frames=frames, problem=problem)

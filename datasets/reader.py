@@ -1,0 +1,273 @@
+"""Reading a finished dataset: ``flywheel.datasets.open(path)``.
+
+Opening checks what is cheap to check and would otherwise surface as a confusing failure later: the
+folder is a dataset (or says it is unfinished), ``info.json`` has the version we read, the episode table
+and every data file it references are present with readable footers. Episode data is read lazily, one
+row group (= one episode) at a time, so a reader of a huge dataset holds one episode in memory.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import schema
+from ._arrow import column_to_numpy
+from ._io import DatasetError, read_json
+from .staging import scan_staging
+
+
+def open(path: str | os.PathLike) -> "Dataset":  # noqa: A001 - the contract's name
+    """Open the finished dataset at ``path``; DatasetError (a ValueError) naming the file otherwise."""
+    return Dataset(path)
+
+
+def read_info(root: Path) -> dict[str, Any]:
+    """info.json of a finished dataset, checked; explains an unfinished or foreign folder."""
+    if not root.exists():
+        raise DatasetError(root, "no such folder")
+    if not root.is_dir():
+        raise DatasetError(root, "not a folder")
+    info_path = root / schema.INFO_PATH
+    if not info_path.exists():
+        if (root / schema.SPEC_PATH).exists():
+            try:
+                n = len({e.key for e in scan_staging(root)})
+            except DatasetError:
+                n = "some"
+            raise DatasetError(
+                info_path,
+                f"missing: this is an unfinished flywheel dataset ({n} episodes staged); "
+                "finish it with flywheel.datasets.finalize(path) or `flywheel collect --resume`",
+            )
+        raise DatasetError(info_path, "missing: not a dataset (no meta/info.json)")
+    info = read_json(info_path)
+    if not isinstance(info, dict):
+        raise DatasetError(info_path, "not a JSON object")
+    version = info.get("codebase_version")
+    if version != schema.CODEBASE_VERSION:
+        raise DatasetError(info_path, f"codebase_version is {version!r}; flywheel reads {schema.CODEBASE_VERSION!r} (LeRobot v3.0) datasets")
+    for key in ("features", "fps", "total_episodes", "total_frames", "data_path"):
+        if key not in info:
+            raise DatasetError(info_path, f"required key {key!r} is missing")
+    for name, ft in info["features"].items():
+        try:
+            if not isinstance(ft, dict):
+                raise ValueError(f"feature {name!r} is not an object")
+            if ft.get("dtype") != "video":
+                schema.check_feature(name, ft)
+        except ValueError as err:
+            raise DatasetError(info_path, str(err)) from None
+    return info
+
+
+class Dataset:
+    """A finished flywheel (LeRobot v3.0) dataset, or a filtered view of one.
+
+    ``len(ds)`` is the number of episodes in the view; ``ds.num_frames`` the number of frames.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, _parent: "Dataset | None" = None, _rows: np.ndarray | None = None):
+        if _parent is not None:
+            self.__dict__.update({k: v for k, v in _parent.__dict__.items() if k != "_rows"})
+            self._rows = _rows
+            return
+        self.root = Path(path)
+        self.info = read_info(self.root)
+        self.features: dict[str, dict[str, Any]] = self.info["features"]
+        self.fps: int = int(self.info["fps"])
+        self.robot_type: str | None = self.info.get("robot_type")
+        self._all_episodes = self._load_episodes()
+        self.tasks: list[str] = self._load_tasks()
+        self._files: dict[str, pq.ParquetFile] = {}
+        self._locate = self._check_data_files()
+        fw = self.root / schema.FLYWHEEL_META_PATH
+        self.flywheel: dict[str, Any] = read_json(fw) if fw.exists() else {}
+        self._rows = np.arange(self._all_episodes.num_rows)
+
+    # ---- loading and checks -------------------------------------------------------------------
+    def _load_episodes(self) -> pa.Table:
+        folder = self.root / schema.EPISODES_DIR
+        paths = sorted(folder.glob("*/*.parquet"))
+        if not paths:
+            raise DatasetError(folder, "no episode metadata files (meta/episodes/chunk-*/file-*.parquet)")
+        tables = []
+        for p in paths:
+            try:
+                names = pq.read_schema(p).names
+                tables.append(pq.read_table(p, columns=[c for c in names if not c.startswith("stats/")]))
+            except Exception as err:
+                raise DatasetError(p, f"truncated or corrupt Parquet file ({err})") from None
+        table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+        need = ("episode_index", "length", "data/chunk_index", "data/file_index", "dataset_from_index", "dataset_to_index")
+        for c in need:
+            if c not in table.column_names:
+                raise DatasetError(paths[0], f"episode metadata has no {c!r} column")
+        table = table.sort_by("episode_index")
+        idx = table.column("episode_index").to_numpy()
+        if not np.array_equal(idx, np.arange(len(idx))):
+            raise DatasetError(paths[0], "episode_index is not contiguous from 0")
+        if len(idx) != self.info["total_episodes"]:
+            raise DatasetError(
+                self.root / schema.INFO_PATH, f"total_episodes is {self.info['total_episodes']} but meta/episodes lists {len(idx)}"
+            )
+        return table
+
+    def _load_tasks(self) -> list[str]:
+        path = self.root / schema.TASKS_PATH
+        try:
+            t = pq.read_table(path)
+        except FileNotFoundError:
+            raise DatasetError(path, "file is missing") from None
+        except Exception as err:
+            raise DatasetError(path, f"truncated or corrupt Parquet file ({err})") from None
+        if "task_index" not in t.column_names:
+            raise DatasetError(path, "no task_index column")
+        name = next((c for c in ("task", "__index_level_0__") if c in t.column_names), None)
+        if name is None:
+            raise DatasetError(path, "no task column (the task string must be the pandas index)")
+        order = np.argsort(t.column("task_index").to_numpy())
+        return [t.column(name)[int(i)].as_py() for i in order]
+
+    def _check_data_files(self) -> dict[int, tuple[str, int]]:
+        """Map episode_index -> (data file, row group) and check every referenced file opens."""
+        ep = self._all_episodes
+        chunks = ep.column("data/chunk_index").to_numpy()
+        files = ep.column("data/file_index").to_numpy()
+        lengths = ep.column("length").to_numpy()
+        locate: dict[int, tuple[str, int]] = {}
+        next_rg: dict[str, int] = {}
+        for i in range(ep.num_rows):
+            rel = self.info["data_path"].format(chunk_index=int(chunks[i]), file_index=int(files[i]))
+            rg = next_rg.get(rel, 0)
+            next_rg[rel] = rg + 1
+            locate[i] = (rel, rg)
+        for rel, n_rg in next_rg.items():
+            pf = self._file(rel)
+            if pf.metadata.num_row_groups != n_rg:
+                raise DatasetError(self.root / rel, f"{pf.metadata.num_row_groups} row groups, but meta/episodes puts {n_rg} episodes in it")
+        for i, (rel, rg) in locate.items():
+            if self._file(rel).metadata.row_group(rg).num_rows != lengths[i]:
+                raise DatasetError(self.root / rel, f"row group {rg} does not hold episode {i} ({lengths[i]} frames)")
+        return locate
+
+    def _file(self, rel: str) -> pq.ParquetFile:
+        pf = self._files.get(rel)
+        if pf is None:
+            path = self.root / rel
+            if not path.exists():
+                raise DatasetError(path, "data file is missing (meta/episodes references it)")
+            try:
+                pf = pq.ParquetFile(path)
+            except Exception as err:
+                raise DatasetError(path, f"truncated or corrupt Parquet file ({err})") from None
+            self._files[rel] = pf
+        return pf
+
+    # ---- the view -----------------------------------------------------------------------------
+    @property
+    def episodes(self) -> pa.Table:
+        """Episode metadata of this view (episode_index, length, seed, success, uuid, policy, ...)."""
+        return self._all_episodes.take(pa.array(self._rows, pa.int64()))
+
+    @property
+    def episode_indices(self) -> list[int]:
+        return [int(i) for i in self._rows]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def num_episodes(self) -> int:
+        return len(self._rows)
+
+    @property
+    def num_frames(self) -> int:
+        lengths = self._all_episodes.column("length").to_numpy()
+        return int(lengths[self._rows].sum())
+
+    @property
+    def task(self) -> str | None:
+        return self.tasks[0] if len(self.tasks) == 1 else None
+
+    @property
+    def success_rate(self) -> float:
+        if not len(self) or "success" not in self._all_episodes.column_names:
+            return float("nan")
+        return float(self._all_episodes.column("success").to_numpy(zero_copy_only=False)[self._rows].mean())
+
+    @property
+    def stats(self) -> dict[str, dict[str, np.ndarray]]:
+        raw = read_json(self.root / schema.STATS_PATH)
+        return {k: {s: np.asarray(v) for s, v in d.items()} for k, d in raw.items()}
+
+    def __repr__(self) -> str:
+        return f"Dataset({str(self.root)!r}, robot={self.robot_type!r}, task={self.task!r}, episodes={len(self)}, frames={self.num_frames})"
+
+    def filter(
+        self,
+        *,
+        success: bool | None = None,
+        robot: str | None = None,
+        task: str | None = None,
+        policy: str | None = None,
+        worker: str | None = None,
+        episodes: Iterable[int] | None = None,
+    ) -> "Dataset":
+        """A view with the episodes matching every given criterion (robot/task match the whole dataset)."""
+        keep = np.ones(len(self._rows), dtype=bool)
+        ep = self._all_episodes
+        if robot is not None and robot != self.robot_type:
+            keep[:] = False
+        if task is not None and task not in self.tasks:
+            keep[:] = False
+        for col, want in (("success", success), ("policy", policy), ("worker", worker)):
+            if want is not None:
+                values = np.asarray(ep.column(col).to_pylist(), dtype=object)[self._rows]
+                keep &= values == want
+        if episodes is not None:
+            keep &= np.isin(self._rows, np.fromiter((int(i) for i in episodes), dtype=np.int64))
+        return Dataset(self.root, _parent=self, _rows=self._rows[keep])
+
+    # ---- data ---------------------------------------------------------------------------------
+    def episode(self, i: int, columns: Sequence[str] | None = None, *, decode_images: bool = True) -> dict[str, np.ndarray]:
+        """Episode with ``episode_index`` ``i`` as numpy arrays: scalars (T,), vectors (T, D), images (T, H, W, C)."""
+        i = int(i)
+        if i not in self._locate:
+            raise IndexError(f"episode {i} is not in {self.root} (0..{len(self._locate) - 1})")
+        rel, rg = self._locate[i]
+        cols = list(columns) if columns is not None else list(self.features)
+        unknown = [c for c in cols if c not in self.features]
+        if unknown:
+            raise KeyError(f"unknown feature(s) {unknown}; the dataset has {list(self.features)}")
+        try:
+            table = self._file(rel).read_row_group(rg, columns=cols)
+        except Exception as err:
+            raise DatasetError(self.root / rel, f"row group {rg} (episode {i}) is unreadable ({err})") from None
+        return {c: column_to_numpy(table.column(c), self.features[c], decode_images=decode_images) for c in cols}
+
+    def iter_episodes(self, columns: Sequence[str] | None = None, *, decode_images: bool = True) -> Iterator[dict[str, np.ndarray]]:
+        """Episodes of this view in order, one in memory at a time."""
+        for i in self._rows:
+            yield self.episode(int(i), columns, decode_images=decode_images)
+
+    __iter__ = iter_episodes
+
+    def iter_frames(self, columns: Sequence[str] | None = None, *, decode_images: bool = True) -> Iterator[dict[str, Any]]:
+        """Frames of this view in order, as dicts of numpy values (one episode read at a time)."""
+        for ep in self.iter_episodes(columns, decode_images=decode_images):
+            n = len(next(iter(ep.values())))
+            for t in range(n):
+                yield {k: v[t] for k, v in ep.items()}
+
+    def data_files(self) -> list[Path]:
+        return [self.root / rel for rel in sorted(set(rel for rel, _ in self._locate.values()))]
+
+    def close(self) -> None:
+        for pf in self._files.values():
+            pf.close()
+        self._files.clear()

@@ -1,0 +1,323 @@
+"""``flywheel dataset validate``: every check a consumer of the dataset silently relies on, with the file.
+
+Unlike ``open`` (which stops at the first thing that prevents reading), validation keeps going and
+returns every problem it finds, each tied to the file it is in: schema and types, index contiguity,
+one row group per episode, statistics consistent with the data, NaN/inf values, missing, unreferenced
+or truncated files. It streams the data one episode at a time, so it runs on datasets of any size.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from . import png, schema
+from ._arrow import as_matrix, column_to_numpy
+from ._io import DatasetError, read_json
+from .reader import read_info
+from .staging import read_staging_footer, staging_files
+
+_EPISODE_COLUMNS = (
+    "episode_index", "tasks", "length", "data/chunk_index", "data/file_index", "dataset_from_index",
+    "dataset_to_index", "seed", "success", "uuid", "worker", "policy", "terminated", "truncated",
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a dataset, and the file it is in."""
+
+    path: Path
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class _Report:
+    def __init__(self, root: Path):
+        self.root = root
+        self.problems: list[Problem] = []
+
+    def add(self, rel: str | Path, message: str) -> None:
+        path = Path(rel)
+        self.problems.append(Problem(path if path.is_absolute() else self.root / path, message))
+
+
+def validate(path: str | os.PathLike) -> list[Problem]:
+    """All problems found in the dataset at ``path`` (an empty list means it is valid)."""
+    root = Path(path)
+    rep = _Report(root)
+    try:
+        info = read_info(root)
+    except DatasetError as err:
+        rep.problems.append(Problem(err.path, err.message))
+        if (root / schema.SPEC_PATH).exists():
+            _check_staging(root, rep)
+        return rep.problems
+    features = info["features"]
+    _check_info(info, rep)
+    tasks = _check_tasks(root, info, rep)
+    episodes = _check_episodes(root, info, tasks, rep)
+    sums = _check_data(root, info, features, episodes, rep) if episodes is not None else None
+    _check_stats(root, info, features, sums, rep)
+    return rep.problems
+
+
+# ---- info.json -------------------------------------------------------------------------------------
+def _check_info(info: dict, rep: _Report) -> None:
+    rel = schema.INFO_PATH
+    for key in ("robot_type", "total_tasks", "chunks_size", "splits", "data_path"):
+        if key not in info:
+            rep.add(rel, f"required key {key!r} is missing")
+    if not isinstance(info.get("fps"), int) or info["fps"] <= 0:
+        rep.add(rel, f"fps must be a positive int, got {info.get('fps')!r}")
+    for name, want in schema.INDEX_FEATURES.items():
+        ft = info["features"].get(name)
+        if ft is None:
+            rep.add(rel, f"standard feature {name!r} is missing from features")
+        elif (ft.get("dtype"), list(ft.get("shape", []))) != (want["dtype"], want["shape"]):
+            rep.add(rel, f"feature {name!r} must be {want['dtype']}{want['shape']}, is {ft.get('dtype')}{ft.get('shape')}")
+    if info.get("data_path") not in (None, schema.DATA_PATH):
+        rep.add(rel, f"data_path is {info['data_path']!r}, expected {schema.DATA_PATH!r}")
+
+
+# ---- meta/tasks.parquet ----------------------------------------------------------------------------
+def _check_tasks(root: Path, info: dict, rep: _Report) -> list[str]:
+    rel = schema.TASKS_PATH
+    try:
+        t = pq.read_table(root / rel)
+    except FileNotFoundError:
+        rep.add(rel, "file is missing")
+        return []
+    except Exception as err:
+        rep.add(rel, f"truncated or corrupt Parquet file ({err})")
+        return []
+    pandas_meta = json.loads((t.schema.metadata or {}).get(b"pandas", b"{}") or b"{}")
+    index_cols = pandas_meta.get("index_columns", [])
+    if not index_cols or not isinstance(index_cols[0], str) or index_cols[0] not in t.column_names:
+        rep.add(rel, "the task string is not the pandas index (LeRobot would return the row number as the task)")
+        return []
+    if "task_index" not in t.column_names:
+        rep.add(rel, "no task_index column")
+        return []
+    idx = t.column("task_index").to_pylist()
+    if sorted(idx) != list(range(len(idx))):
+        rep.add(rel, f"task_index is not 0..{len(idx) - 1}")
+    if info.get("total_tasks") != len(idx):
+        rep.add(schema.INFO_PATH, f"total_tasks is {info.get('total_tasks')} but tasks.parquet has {len(idx)}")
+    by_index = dict(zip(idx, t.column(index_cols[0]).to_pylist()))
+    return [by_index.get(i) for i in range(len(idx))]
+
+
+# ---- meta/episodes ---------------------------------------------------------------------------------
+def _check_episodes(root: Path, info: dict, tasks: list[str], rep: _Report) -> dict[str, np.ndarray] | None:
+    folder = root / schema.EPISODES_DIR
+    paths = sorted(folder.glob("*/*.parquet"))
+    if not paths:
+        rep.add(folder, "no episode metadata files")
+        return None
+    cols: dict[str, list] = {c: [] for c in _EPISODE_COLUMNS}
+    for p in paths:
+        try:
+            names = pq.read_schema(p).names
+            missing = [c for c in _EPISODE_COLUMNS if c not in names]
+            if missing:
+                rep.add(p, f"missing column(s) {missing}")
+                return None
+            t = pq.read_table(p, columns=list(_EPISODE_COLUMNS))
+        except Exception as err:
+            rep.add(p, f"truncated or corrupt Parquet file ({err})")
+            return None
+        for c in _EPISODE_COLUMNS:
+            cols[c].extend(t.column(c).to_pylist())
+    rel = paths[0]
+    ep = {c: np.asarray(v, dtype=object if c in ("tasks", "uuid", "worker", "policy") else None) for c, v in cols.items()}
+    n = len(ep["episode_index"])
+    order = np.argsort(ep["episode_index"], kind="stable")
+    ep = {c: v[order] for c, v in ep.items()}
+    if not np.array_equal(ep["episode_index"], np.arange(n)):
+        rep.add(rel, "episode_index is not contiguous from 0 (gaps or duplicates)")
+        return None
+    if n != info.get("total_episodes"):
+        rep.add(schema.INFO_PATH, f"total_episodes is {info.get('total_episodes')} but meta/episodes lists {n}")
+    frm, to, length = ep["dataset_from_index"], ep["dataset_to_index"], ep["length"]
+    if n and frm[0] != 0:
+        rep.add(rel, f"episode 0 starts at index {frm[0]}, not 0")
+    bad = np.nonzero(to - frm != length)[0]
+    if bad.size:
+        rep.add(rel, f"dataset_to_index - dataset_from_index != length for episode(s) {bad[:10].tolist()}")
+    gaps = np.nonzero(frm[1:] != to[:-1])[0]
+    if gaps.size:
+        rep.add(rel, f"global index is not contiguous after episode(s) {gaps[:10].tolist()}")
+    if (length < 1).any():
+        rep.add(rel, "an episode has length < 1")
+    if int(length.sum()) != info.get("total_frames"):
+        rep.add(schema.INFO_PATH, f"total_frames is {info.get('total_frames')} but episode lengths sum to {int(length.sum())}")
+    for i, t in enumerate(ep["tasks"]):
+        if not t or any(x not in tasks for x in t):
+            rep.add(rel, f"episode {i} names task(s) {t} not in meta/tasks.parquet")
+            break
+    return ep
+
+
+# ---- data files ------------------------------------------------------------------------------------
+def _check_data(root: Path, info: dict, features: dict, ep: dict[str, np.ndarray], rep: _Report) -> dict[str, Any]:
+    want_schema = schema.data_schema(features)
+    fps = info.get("fps") or 1
+    by_file: dict[str, list[int]] = {}
+    for i in range(len(ep["episode_index"])):
+        rel = info["data_path"].format(chunk_index=int(ep["data/chunk_index"][i]), file_index=int(ep["data/file_index"][i]))
+        by_file.setdefault(rel, []).append(i)
+    present = {p.relative_to(root).as_posix() for p in (root / schema.DATA_DIR).glob("*/*.parquet")}
+    for rel in sorted(present - set(by_file)):
+        rep.add(rel, "data file is not referenced by any episode in meta/episodes")
+    numeric = schema.numeric_keys(features)
+    sums = {k: _Sums() for k in numeric}
+    n_tasks = info.get("total_tasks") or 0
+    for rel, eps in by_file.items():
+        if rel not in present:
+            rep.add(rel, f"data file is missing (episodes {eps[0]}..{eps[-1]} point to it)")
+            continue
+        try:
+            pf = pq.ParquetFile(root / rel)
+        except Exception as err:
+            rep.add(rel, f"truncated or corrupt Parquet file ({err})")
+            continue
+        got = pf.schema_arrow.remove_metadata()
+        if not got.equals(want_schema.remove_metadata()):
+            for f in want_schema:
+                if f.name not in got.names:
+                    rep.add(rel, f"column {f.name!r} is missing")
+                elif got.field(f.name).type != f.type:
+                    rep.add(rel, f"column {f.name!r} is {got.field(f.name).type}, info.json says {f.type}")
+            extra = [c for c in got.names if c not in want_schema.names]
+            if extra:
+                rep.add(rel, f"column(s) {extra} are not in info.json features")
+            continue
+        if pf.metadata.num_row_groups != len(eps):
+            rep.add(rel, f"{pf.metadata.num_row_groups} row groups for {len(eps)} episodes (expected one row group per episode)")
+            continue
+        for rg, i in enumerate(eps):
+            try:
+                table = pf.read_row_group(rg)
+            except Exception as err:
+                rep.add(rel, f"row group {rg} (episode {i}) is unreadable ({err})")
+                continue
+            _check_episode_rows(rel, i, table, features, ep, fps, n_tasks, sums, rep)
+        pf.close()
+    return sums
+
+
+class _Sums:
+    def __init__(self) -> None:
+        self.n = 0
+        self.total: np.ndarray | float = 0.0
+        self.min: np.ndarray | None = None
+        self.max: np.ndarray | None = None
+
+    def add(self, x: np.ndarray) -> None:
+        self.n += x.shape[0]
+        self.total = self.total + x.sum(axis=0)
+        lo, hi = np.nanmin(x, axis=0) if x.size else None, np.nanmax(x, axis=0) if x.size else None
+        self.min = lo if self.min is None else np.fmin(self.min, lo)
+        self.max = hi if self.max is None else np.fmax(self.max, hi)
+
+
+def _check_episode_rows(rel, i, table, features, ep, fps, n_tasks, sums, rep: _Report) -> None:
+    t = table.num_rows
+    where = f"episode {i} (row group)"
+    if t != ep["length"][i]:
+        rep.add(rel, f"{where} has {t} rows, meta/episodes says {ep['length'][i]}")
+        return
+    values = {}
+    for name in schema.numeric_keys(features):
+        values[name] = column_to_numpy(table.column(name), features[name])
+    if not (values["episode_index"] == i).all():
+        rep.add(rel, f"{where}: episode_index column is not {i} throughout")
+    start = int(ep["dataset_from_index"][i])
+    if not np.array_equal(values["index"], np.arange(start, start + t)):
+        rep.add(rel, f"{where}: index is not {start}..{start + t - 1}")
+    if not np.array_equal(values["frame_index"], np.arange(t)):
+        rep.add(rel, f"{where}: frame_index is not 0..{t - 1}")
+    if not np.allclose(values["timestamp"], np.arange(t) / fps, atol=1e-4):
+        rep.add(rel, f"{where}: timestamp is not frame_index / fps")
+    if ((values["task_index"] < 0) | (values["task_index"] >= n_tasks)).any():
+        rep.add(rel, f"{where}: task_index outside 0..{n_tasks - 1}")
+    if "next.done" in values and (bool(ep["terminated"][i]) or bool(ep["truncated"][i])) and not values["next.done"][-1]:
+        rep.add(rel, f"{where}: episode ended (terminated/truncated) but next.done is False on its last frame")
+    for name, v in values.items():
+        x = as_matrix(v)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            rep.add(rel, f"{where}: {name} has {int(bad.sum())} NaN/inf value(s)")
+        sums[name].add(x)
+    for name in schema.image_keys(features):
+        h, w, c = features[name]["shape"]
+        for f, data in enumerate(table.column(name).combine_chunks().field("bytes").to_pylist()):
+            try:
+                shape = png.header(data or b"")
+            except ValueError as err:
+                rep.add(rel, f"{where}: {name} frame {f}: {err}")
+                break
+            if shape != (h, w, c):
+                rep.add(rel, f"{where}: {name} frame {f} is {shape}, info.json says {(h, w, c)}")
+                break
+
+
+# ---- meta/stats.json -------------------------------------------------------------------------------
+def _check_stats(root: Path, info: dict, features: dict, sums: dict | None, rep: _Report) -> None:
+    rel = schema.STATS_PATH
+    try:
+        stats = read_json(root / rel)
+    except DatasetError as err:
+        rep.add(rel, err.message)
+        return
+    total = info.get("total_frames")
+    for name, ft in features.items():
+        st = stats.get(name)
+        if st is None:
+            rep.add(rel, f"no statistics for feature {name!r}")
+            continue
+        missing = [k for k in schema.STAT_KEYS if k not in st]
+        if missing:
+            rep.add(rel, f"{name}: missing {missing}")
+            continue
+        arrs = {k: np.asarray(v, dtype=np.float64) for k, v in st.items() if k in schema.STAT_KEYS}
+        shape = schema.stat_shape(ft)
+        wrong = [k for k in schema.STAT_KEYS if k != "count" and arrs[k].shape != shape]
+        if wrong:
+            rep.add(rel, f"{name}: {wrong} should have shape {list(shape)}")
+            continue
+        if arrs["count"].shape != (1,) or int(arrs["count"][0]) != total:
+            rep.add(rel, f"{name}: count is {st['count']}, expected [{total}] (total_frames)")
+        if not all(np.isfinite(arrs[k]).all() for k in schema.STAT_KEYS):
+            rep.add(rel, f"{name}: statistics contain NaN/inf")
+            continue
+        chain = ["min"] + list(schema.QUANTILE_KEYS) + ["max"]
+        tol = 1e-6 * (1 + np.abs(arrs["max"]) + np.abs(arrs["min"]))
+        if any((arrs[a] > arrs[b] + tol).any() for a, b in zip(chain, chain[1:])):
+            rep.add(rel, f"{name}: quantiles are not ordered min <= q01 <= ... <= q99 <= max")
+        if ((arrs["mean"] < arrs["min"] - tol) | (arrs["mean"] > arrs["max"] + tol)).any():
+            rep.add(rel, f"{name}: mean outside [min, max]")
+        if sums is not None and name in sums and sums[name].n:
+            s = sums[name]
+            mean = np.asarray(s.total, dtype=np.float64) / s.n
+            if not (np.allclose(arrs["min"], s.min, rtol=1e-6, atol=1e-9) and np.allclose(arrs["max"], s.max, rtol=1e-6, atol=1e-9)):
+                rep.add(rel, f"{name}: min/max do not match the data")
+            elif not np.allclose(arrs["mean"], mean, rtol=1e-5, atol=1e-6):
+                rep.add(rel, f"{name}: mean does not match the data")
+
+
+# ---- unfinished datasets ---------------------------------------------------------------------------
+def _check_staging(root: Path, rep: _Report) -> None:
+    for path in staging_files(root):
+        try:
+            read_staging_footer(path)
+        except DatasetError as err:
+            rep.problems.append(Problem(err.path, err.message))

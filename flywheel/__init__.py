@@ -12,12 +12,6 @@ except _metadata.PackageNotFoundError:  # running from a source tree that was no
     __version__ = "0.0.0+local"
 
 
-def _register_envs() -> None:
-    try:
-        from flywheel.sim import registration
-    except ImportError:  # sim not importable (e.g. pybullet missing): datasets/ still works alone
-        return
-    registration.register_all()
+from flywheel.sim import registration as _registration  # gymnasium only: PyBullet loads with the first env
 
-
-_register_envs()
+_registration.register_all()

@@ -1,15 +1,15 @@
-"""Gymnasium ids `flywheel/<Task>-v0`; each takes `robot=` (a built-in name or a spec path)."""
+"""Gymnasium ids `flywheel/<Task>-v0`; each takes `robot=` (a built-in name or a spec path).
+
+Imports nothing but Gymnasium, so `import flywheel` (and `flywheel.datasets`) stays free of PyBullet;
+the env module loads only when an env is made.
+"""
 from __future__ import annotations
 
 import gymnasium as gym
 
+# Episode lengths in control steps (20 Hz by default); the tasks take their defaults from here.
+EPISODE_STEPS = {"reach": 50, "pick_place": 200, "balance": 100}
 ENV_IDS = {"flywheel/Reach-v0": "reach", "flywheel/PickPlace-v0": "pick_place", "flywheel/Balance-v0": "balance"}
-
-
-def _max_steps(task: str) -> int:
-    from flywheel.sim.tasks import TASKS
-
-    return TASKS[task].max_episode_steps
 
 
 def register_all() -> None:
@@ -17,7 +17,7 @@ def register_all() -> None:
         if env_id in gym.registry:
             continue
         gym.register(id=env_id, entry_point="flywheel.sim.env:RobotTaskEnv", kwargs={"task": task},
-                     max_episode_steps=_max_steps(task), disable_env_checker=True)
+                     max_episode_steps=EPISODE_STEPS[task], disable_env_checker=True)
 
 
 def env_id_for(task: str) -> str:

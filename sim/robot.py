@@ -84,6 +84,25 @@ class Robot:
         self._kp_single = kp[self._single_dofs].tolist()
         self._kd_single = kd[self._single_dofs].tolist()
         self._force_single = force[self._single_dofs].tolist()
+        # Mimic joints (spec.mimic) ride along in the same motor call, with targets from their leaders.
+        dof_by_name = {jt.name: jt for jt in joints}
+        self._mimic_idx, mimic_leader, mimic_mult, mimic_off = [], [], [], []
+        for follower, m in spec.mimic.items():
+            if follower not in joint_index or info[joint_index[follower]][2] not in (p.JOINT_REVOLUTE, p.JOINT_PRISMATIC):
+                raise SpecError(spec.source, f"mimic.{follower}", "not a revolute or prismatic joint of the model")
+            if dof_by_name[m.joint].type == p.JOINT_SPHERICAL:
+                raise SpecError(spec.source, f"mimic.{follower}.joint", "a mimic joint must follow a one-dof joint")
+            g = spec.gains_for(follower)
+            self._mimic_idx.append(joint_index[follower])
+            mimic_leader.append(dof_by_name[m.joint].dof_slice.start)
+            mimic_mult.append(m.multiplier)
+            mimic_off.append(m.offset)
+            self._kp_single.append(g.kp)
+            self._kd_single.append(g.kd)
+            self._force_single.append(g.max_force)
+        self._mimic_leader = np.array(mimic_leader, dtype=np.int64)
+        self._mimic_mult, self._mimic_off = np.array(mimic_mult), np.array(mimic_off)
+        self._motor_idx = self._single_idx + self._mimic_idx
         self._spherical_gains = [(kp[jt.dof_slice.start], kd[jt.dof_slice.start], force[jt.dof_slice.start]) for jt in self._spherical]
 
         self.home_q = np.zeros(self.num_dofs)
@@ -123,7 +142,7 @@ class Robot:
             dofs = np.array([dof_of[j] for j in g.joints])
             self.gripper_dofs[ee_name] = (dofs, np.array(g.open), np.array(g.closed))
 
-        self._disable_passive_motors(set(jt.index for jt in joints))
+        self._disable_passive_motors(set(jt.index for jt in joints) | set(self._mimic_idx))
         self._apply_friction()
         self.reset()
 
@@ -196,21 +215,29 @@ class Robot:
         p.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0], physicsClientId=cid)
         for jt in self._single:
             p.resetJointState(body, jt.index, float(q[jt.dof_slice.start]), 0.0, physicsClientId=cid)
+        for j, value in zip(self._mimic_idx, self._mimic_targets(q)):
+            p.resetJointState(body, j, float(value), 0.0, physicsClientId=cid)
         for jt in self._spherical:
             p.resetJointStateMultiDof(body, jt.index, list(tf.rotvec_to_quat(q[jt.dof_slice])), [0, 0, 0], physicsClientId=cid)
         self.apply_joint_targets(q)
 
     def apply_joint_targets(self, q_target: np.ndarray) -> None:
         cid, body = self.client, self.body
-        if self._single:
-            p.setJointMotorControlArray(body, self._single_idx, p.POSITION_CONTROL,
-                                        targetPositions=q_target[self._single_dofs].tolist(),
+        if self._motor_idx:
+            targets = q_target[self._single_dofs].tolist()
+            if self._mimic_idx:
+                targets += self._mimic_targets(q_target).tolist()
+            p.setJointMotorControlArray(body, self._motor_idx, p.POSITION_CONTROL,
+                                        targetPositions=targets,
                                         positionGains=self._kp_single, velocityGains=self._kd_single,
                                         forces=self._force_single, physicsClientId=cid)
         for jt, (kp, kd, force) in zip(self._spherical, self._spherical_gains):
             quat = tf.rotvec_to_quat(q_target[jt.dof_slice])
             p.setJointMotorControlMultiDof(body, jt.index, p.POSITION_CONTROL, targetPosition=list(quat),
                                            positionGain=kp, velocityGain=kd, force=[force] * 3, physicsClientId=cid)
+
+    def _mimic_targets(self, q: np.ndarray) -> np.ndarray:
+        return self._mimic_mult * q[self._mimic_leader] + self._mimic_off
 
     def joint_state(self) -> tuple[np.ndarray, np.ndarray]:
         """Joint positions and velocities in spec order (spherical joints as rotation vectors)."""

@@ -12,13 +12,14 @@ import gymnasium as gym
 import numpy as np
 import pybullet as p
 
+from flywheel.sim.registration import EPISODE_STEPS
 from flywheel.sim.tasks.base import StepResult, Task, TaskNotApplicable, box_space
 
 
 @dataclass
 class BalanceTask(Task):
     name: str = "balance"
-    max_episode_steps: int = 100
+    max_episode_steps: int = EPISODE_STEPS["balance"]
     push_interval: tuple[float, float] = (1.0, 2.0)  # seconds between pushes
     push_speed: tuple[float, float] = (0.2, 0.4)  # base velocity change of one push, m/s
     push_duration: float = 0.1  # seconds

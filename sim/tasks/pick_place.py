@@ -13,6 +13,7 @@ import numpy as np
 import pybullet as p
 
 from flywheel.sim import transforms as tf
+from flywheel.sim.registration import EPISODE_STEPS
 from flywheel.sim.tasks.base import StepResult, Task, TaskNotApplicable, box_space
 
 CUBE_HALF_SIZES = (0.022, 0.025, 0.028)  # domain randomisation picks one per episode; the others are parked
@@ -21,7 +22,7 @@ CUBE_HALF_SIZES = (0.022, 0.025, 0.028)  # domain randomisation picks one per ep
 @dataclass
 class PickPlaceTask(Task):
     name: str = "pick_place"
-    max_episode_steps: int = 200
+    max_episode_steps: int = EPISODE_STEPS["pick_place"]
     success_distance: float = 0.03
     spawn_range: tuple[float, float] = (0.08, 0.12)
     min_separation: float = 0.1

@@ -7,13 +7,14 @@ import gymnasium as gym
 import numpy as np
 
 from flywheel.sim import transforms as tf
+from flywheel.sim.registration import EPISODE_STEPS
 from flywheel.sim.tasks.base import StepResult, Task, TaskNotApplicable, box_space
 
 
 @dataclass
 class ReachTask(Task):
     name: str = "reach"
-    max_episode_steps: int = 50
+    max_episode_steps: int = EPISODE_STEPS["reach"]
     success_distance: float = 0.03
     target_range: tuple[float, float, float] = (0.15, 0.2, 0.15)  # half-extents of the target box around the hand's home
 

@@ -97,7 +97,7 @@ class EpisodeRecorder:
     arrays stay valid while the next episode records (the staging writer may keep them until it flushes).
     """
 
-    def __init__(self, env, features: dict[str, dict[str, Any]] | None = None):
+    def __init__(self, env, features: dict[str, dict[str, Any]] | None = None, capacity: int | None = None):
         self.env = env
         self.u = env.unwrapped
         self.features = features if features is not None else dataset_features(env)
@@ -105,7 +105,7 @@ class EpisodeRecorder:
         self._buf: dict[str, np.ndarray] = {}
         self._obs_keys = [k for k in self.features if k.startswith("observation.") and not k.startswith(IMAGE_PREFIX)]
         self._image_keys = [k for k in self.features if k.startswith(IMAGE_PREFIX)]
-        self._grow(int(getattr(env, "_max_episode_steps", None) or 64))
+        self._grow(int(capacity or getattr(env, "_max_episode_steps", None) or 64))
 
     # ---- buffers ------------------------------------------------------------------------------
     def _shape(self, name: str) -> tuple[tuple[int, ...], np.dtype]:
@@ -124,8 +124,9 @@ class EpisodeRecorder:
         new["next.done"] = np.zeros(capacity, np.bool_)
         new["next.truncated"] = np.zeros(capacity, np.bool_)
         new["next.success"] = np.zeros(capacity, np.bool_)
+        keep = min(self._capacity, capacity)
         for name, old in self._buf.items():
-            new[name][: self._capacity] = old[: self._capacity]
+            new[name][:keep] = old[:keep]
         self._buf, self._capacity = new, capacity
 
     def _store_obs(self, t: int, obs: dict[str, Any]) -> str | None:

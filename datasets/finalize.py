@@ -24,7 +24,7 @@ import os
 import shutil
 from collections import OrderedDict, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -33,11 +33,11 @@ import pyarrow.parquet as pq
 from . import schema
 from ._arrow import as_matrix, column_to_numpy
 from ._io import DatasetError, read_json, remove_tmp_files, write_bytes_atomic, write_json_atomic
-from .staging import StagedEpisode, read_spec, scan_staging
+from .staging import StagedEpisode, read_spec, read_staging_footer, scan_staging
 from .stats import ImageAccumulator, NumericAccumulator, episode_stats, image_stats, to_json
 
-_EPISODE_BATCH = 1000
-_OPEN_FILES = 32
+_EPISODE_BATCH = 128  # metadata rows (with per-episode stats) held before they are appended
+_OPEN_FILES = 64  # >= the number of workers, whose keys interleave, to avoid re-reading footers
 
 
 def finalize(
@@ -45,13 +45,15 @@ def finalize(
     *,
     data_file_size_mb: float = schema.DEFAULT_DATA_FILE_SIZE_MB,
     chunks_size: int = schema.DEFAULT_CHUNK_SIZE,
+    keys: Iterable[int] | None = None,
     keep_staging: bool = False,
 ) -> dict[str, Any]:
     """Finish the dataset at ``root`` and return the content of its ``meta/info.json``.
 
     Idempotent: on a finished dataset it only removes leftover staging files and returns info.json.
     ``data_file_size_mb`` is the size after which a data file is closed and the next one started;
-    ``chunks_size`` the number of files per ``chunk-XXX`` folder.
+    ``chunks_size`` the number of files per ``chunk-XXX`` folder. ``keys`` keeps only those staged
+    episodes (e.g. the first N successes of a success-only run); every key given must be staged.
     """
     root = Path(root)
     info_path = root / schema.INFO_PATH
@@ -64,14 +66,14 @@ def finalize(
         raise ValueError("data_file_size_mb must be > 0 and chunks_size >= 1")
     spec = read_spec(root)
     features: dict[str, dict[str, Any]] = spec["features"]
-    episodes = _choose_episodes(root, scan_staging(root))
+    episodes = _choose_episodes(root, scan_staging(root), keys)
     _check_staging_schemas(features, {e.file for e in episodes})
     _clear_outputs(root)
     remove_tmp_files(root / schema.STAGING_DIR)
 
     fps = int(spec["fps"])
     total_frames = sum(e.length for e in episodes)
-    numeric_acc, image_acc = _accumulators(features, episodes, fps, total_frames)
+    numeric, image_acc = _accumulators(features, episodes, fps, total_frames)
     data = _DataFiles(root, features, data_file_size_mb, chunks_size)
     ep_rows = _EpisodeRows(root, features)
     workers: dict[str, dict[str, int]] = defaultdict(lambda: {"episodes": 0, "frames": 0, "successes": 0})
@@ -79,10 +81,10 @@ def finalize(
     index = 0
     try:
         for ep_index, e in enumerate(episodes):
-            staged = reader.read(e)
+            staged, entry = reader.read(e)
             table = _data_table(staged, features, fps, ep_index, index)
             chunk_index, file_index = data.write(table)
-            ep_stats = _episode_stats(table, features, e, numeric_acc, image_acc)
+            ep_stats = _episode_stats(table, features, entry, numeric, image_acc)
             ep_rows.add(_episode_row(e, ep_index, index, chunk_index, file_index, spec["task"]), ep_stats)
             w = workers[e.meta["worker"]]
             w["episodes"] += 1
@@ -95,7 +97,8 @@ def finalize(
         ep_rows.close()
 
     _write_tasks(root, [spec["task"]])
-    stats = {k: to_json(acc.result()) for k, acc in {**numeric_acc, **image_acc}.items()}
+    stats = {k: to_json(v) for k, v in numeric.split(numeric.acc.result()).items()}
+    stats.update({k: to_json(acc.result()) for k, acc in image_acc.items()})
     stats = {k: stats[k] for k in features}  # feature order
     write_bytes_atomic(root / schema.STATS_PATH, (json.dumps(stats, indent=4) + "\n").encode())
     _update_flywheel_meta(root, episodes, workers)
@@ -121,7 +124,7 @@ def finalize(
 
 
 # ---- step 1: which episodes ------------------------------------------------------------------------
-def _choose_episodes(root: Path, staged: list[StagedEpisode]) -> list[StagedEpisode]:
+def _choose_episodes(root: Path, staged: list[StagedEpisode], keys: Iterable[int] | None) -> list[StagedEpisode]:
     """One copy per key, ordered by key. Copies of a key come from retried workers and are identical."""
     chosen: dict[int, StagedEpisode] = {}
     for e in staged:
@@ -134,7 +137,15 @@ def _choose_episodes(root: Path, staged: list[StagedEpisode]) -> list[StagedEpis
             )
     if not chosen:
         raise DatasetError(root / schema.STAGING_DIR, "no episodes are staged; nothing to finalize")
-    return [chosen[k] for k in sorted(chosen)]
+    if keys is None:
+        return [chosen[k] for k in sorted(chosen)]
+    wanted = sorted({int(k) for k in keys})
+    missing = [k for k in wanted if k not in chosen]
+    if missing:
+        raise DatasetError(root / schema.STAGING_DIR, f"{len(missing)} requested key(s) are not staged: {missing[:10]}")
+    if not wanted:
+        raise DatasetError(root / schema.STAGING_DIR, "keys is empty; nothing to finalize")
+    return [chosen[k] for k in wanted]
 
 
 def _check_staging_schemas(features: dict[str, Any], files: set[Path]) -> None:
@@ -161,7 +172,12 @@ def _clear_outputs(root: Path) -> None:
 
 
 def _accumulators(features, episodes: list[StagedEpisode], fps: int, total_frames: int):
-    """Statistics accumulators with histogram edges fixed from the footers' min/max (no data read)."""
+    """Statistics accumulators with histogram edges fixed from the footers' min/max (no data read).
+
+    All numeric features share one accumulator over their concatenated dimensions: one histogram
+    update and one quantile call per episode instead of one per feature. The footers are read again
+    here, one file at a time, so the per-episode min/max never accumulate in memory.
+    """
     max_len = max(e.length for e in episodes)
     known = {  # the index columns' ranges are known before a single row is written
         "timestamp": (0.0, (max_len - 1) / fps),
@@ -170,22 +186,43 @@ def _accumulators(features, episodes: list[StagedEpisode], fps: int, total_frame
         "index": (0.0, float(total_frames - 1)),
         "task_index": (0.0, 0.0),
     }
-    numeric, images = {}, {}
-    for name, ft in features.items():
-        if ft["dtype"] == "image":
-            images[name] = ImageAccumulator(int(ft["shape"][2]))
-            continue
-        if name in known:
-            lo, hi = [known[name][0]], [known[name][1]]
-        else:
-            d = int(ft["shape"][0])
-            lo, hi = [None] * d, [None] * d
-            for e in episodes:
-                mins, maxs = e.meta["minmax"][name]
-                lo = [_opt(min, a, b) for a, b in zip(lo, mins)]
-                hi = [_opt(max, a, b) for a, b in zip(hi, maxs)]
-        numeric[name] = NumericAccumulator(lo, hi)
-    return numeric, images
+    names = schema.numeric_keys(features)
+    lo = {n: [known[n][0]] if n in known else [None] * int(features[n]["shape"][0]) for n in names}
+    hi = {n: [known[n][1]] if n in known else [None] * int(features[n]["shape"][0]) for n in names}
+    chosen: dict[Path, set[int]] = defaultdict(set)
+    for e in episodes:
+        chosen[e.file].add(e.row_group)
+    for path in sorted(chosen):
+        for rg, entry in enumerate(read_staging_footer(path)):
+            if rg not in chosen[path]:
+                continue
+            for n in names:
+                if n in known:
+                    continue
+                mins, maxs = entry["minmax"][n]
+                lo[n] = [_opt(min, a, b) for a, b in zip(lo[n], mins)]
+                hi[n] = [_opt(max, a, b) for a, b in zip(hi[n], maxs)]
+    images = {n: ImageAccumulator(int(ft["shape"][2])) for n, ft in features.items() if ft["dtype"] == "image"}
+    acc = NumericAccumulator([v for n in names for v in lo[n]], [v for n in names for v in hi[n]])
+    return _Numeric(features, acc), images
+
+
+class _Numeric:
+    """The numeric features of a dataset viewed as one (T, D_total) matrix, and back."""
+
+    def __init__(self, features, acc: NumericAccumulator):
+        self.features = features
+        self.names = schema.numeric_keys(features)
+        self.acc = acc
+        widths = [int(features[n]["shape"][0]) for n in self.names]
+        bounds = np.concatenate([[0], np.cumsum(widths)]).astype(int)
+        self.slices = {n: slice(bounds[i], bounds[i + 1]) for i, n in enumerate(self.names)}
+
+    def matrix(self, table: pa.Table) -> np.ndarray:
+        return np.concatenate([as_matrix(column_to_numpy(table.column(n), self.features[n])) for n in self.names], axis=1)
+
+    def split(self, stats: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+        return {n: {k: (v if k == "count" else v[sl]) for k, v in stats.items()} for n, sl in self.slices.items()}
 
 
 def _opt(fn, a, b):
@@ -201,31 +238,42 @@ class _StagingReader:
     """Reads staged row groups, keeping a few staging files open (keys interleave across workers)."""
 
     def __init__(self) -> None:
-        self._open: OrderedDict[Path, pq.ParquetFile] = OrderedDict()
+        self._open: OrderedDict[Path, tuple[pq.ParquetFile, list[dict[str, Any]]]] = OrderedDict()
 
-    def read(self, e: StagedEpisode) -> pa.Table:
-        pf = self._open.pop(e.file, None)
-        if pf is None:
+    def read(self, e: StagedEpisode) -> tuple[pa.Table, dict[str, Any]]:
+        """The episode's rows and its full footer entry (with the statistics inputs)."""
+        item = self._open.pop(e.file, None)
+        if item is None:
             try:
-                pf = pq.ParquetFile(e.file)
+                item = (pq.ParquetFile(e.file), [_compact(entry) for entry in read_staging_footer(e.file)])
+            except DatasetError:
+                raise
             except Exception as err:
                 raise DatasetError(e.file, f"cannot read staging file ({err})") from None
-        self._open[e.file] = pf
+        self._open[e.file] = item
         while len(self._open) > _OPEN_FILES:
-            _, old = self._open.popitem(last=False)
+            _, (old, _) = self._open.popitem(last=False)
             old.close()
+        pf, entries = item
         try:
             table = pf.read_row_group(e.row_group)
         except Exception as err:
             raise DatasetError(e.file, f"row group {e.row_group} (episode key {e.key}) is unreadable ({err})") from None
         if table.num_rows != e.length:
             raise DatasetError(e.file, f"row group {e.row_group} has {table.num_rows} rows, expected {e.length}")
-        return table
+        return table, entries[e.row_group]
 
     def close(self) -> None:
-        for pf in self._open.values():
+        for pf, _ in self._open.values():
             pf.close()
         self._open.clear()
+
+
+def _compact(entry: dict[str, Any]) -> dict[str, Any]:
+    """A footer entry as kept while its file is open: histograms as int64 arrays, min/max dropped."""
+    out = {k: v for k, v in entry.items() if k != "minmax"}
+    out["image_hist"] = {k: np.asarray(v, dtype=np.int64) for k, v in entry.get("image_hist", {}).items()}
+    return out
 
 
 def _data_table(staged: pa.Table, features, fps: int, episode_index: int, start: int) -> pa.Table:
@@ -280,18 +328,15 @@ class _DataFiles:
         self._close_file()
 
 
-def _episode_stats(table: pa.Table, features, e: StagedEpisode, numeric_acc, image_acc) -> dict[str, dict]:
-    out = {}
-    for name, ft in features.items():
-        if ft["dtype"] == "image":
-            hist = e.meta["image_hist"][name]
-            out[name] = image_stats(hist, e.length)
-            image_acc[name].add(hist, e.length)
-        else:
-            values = as_matrix(column_to_numpy(table.column(name), ft))
-            st = episode_stats(values)
-            numeric_acc[name].add(values, st)
-            out[name] = st
+def _episode_stats(table: pa.Table, features, entry: dict[str, Any], numeric: _Numeric, image_acc) -> dict[str, dict]:
+    values = numeric.matrix(table)
+    st = episode_stats(values)
+    numeric.acc.add(values, st)
+    out = numeric.split(st)
+    for name in schema.image_keys(features):
+        hist = entry["image_hist"][name]
+        out[name] = image_stats(hist, entry["length"])
+        image_acc[name].add(hist, entry["length"])
     return out
 
 

@@ -146,8 +146,15 @@ class Dataset:
             rg = next_rg.get(rel, 0)
             next_rg[rel] = rg + 1
             locate[i] = (rel, rg)
+        want = schema.data_schema(self.features)
         for rel, n_rg in next_rg.items():
             pf = self._file(rel)
+            got = pf.schema_arrow
+            for f in want:
+                if f.name not in got.names:
+                    raise DatasetError(self.root / rel, f"column {f.name!r} is missing (info.json lists it)")
+                if got.field(f.name).type != f.type:
+                    raise DatasetError(self.root / rel, f"column {f.name!r} is {got.field(f.name).type}, info.json says {f.type}")
             if pf.metadata.num_row_groups != n_rg:
                 raise DatasetError(self.root / rel, f"{pf.metadata.num_row_groups} row groups, but meta/episodes puts {n_rg} episodes in it")
         for i, (rel, rg) in locate.items():

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from typing import Any, Iterable, Mapping
 
 import pyarrow as pa
@@ -237,7 +236,7 @@ def arrow_type(ft: Mapping[str, Any]) -> pa.DataType:
     scalar = pa.from_numpy_dtype(ft["dtype"]) if ft["dtype"] != "bool" else pa.bool_()
     if list(ft["shape"]) == [1]:
         return scalar
-    return pa.list_(scalar, int(ft["shape"][0]))
+    return pa.list_(pa.field("element", scalar), int(ft["shape"][0]))  # the child name Parquet round-trips
 
 
 def hf_feature(ft: Mapping[str, Any]) -> dict[str, Any]:
@@ -283,7 +282,3 @@ def stat_shape(ft: Mapping[str, Any]) -> tuple[int, ...]:
 def timestamp(frame_index: int, fps: int) -> float:
     """The timestamp LeRobot expects for a frame: ``frame_index / fps`` seconds from the episode start."""
     return frame_index / fps
-
-
-def finite_or_none(x: float) -> float | None:
-    return x if math.isfinite(x) else None

@@ -27,9 +27,14 @@ from ._io import TMP_PREFIX, DatasetError, read_json, write_json_atomic
 _SPEC_FORMAT = "flywheel-staging"
 
 
+# Per-episode footer fields only the finaliser needs (statistics inputs); left out of StagedEpisode.meta so
+# that listing a large staging area costs a few hundred bytes per episode, not the statistics.
+HEAVY_META = ("minmax", "image_hist")
+
+
 @dataclass(frozen=True)
 class StagedEpisode:
-    """Where one staged episode lives and what the worker said about it."""
+    """Where one staged episode lives and what the worker said about it (seed, success, policy, ...)."""
 
     key: int
     file: Path
@@ -113,13 +118,27 @@ def create_dataset(
     if root.exists():
         if not root.is_dir():
             raise ValueError(f"{root} exists and is not a folder")
-        if any(root.iterdir()):
+        if not _empty_or_interrupted_create(root):
             raise ValueError(f"{root} is not empty and is not a flywheel dataset; choose an empty or new folder")
     (root / schema.STAGING_DIR).mkdir(parents=True, exist_ok=True)
     meta = {"flywheel_format": schema.FLYWHEEL_FORMAT, "code_version": _code_version()}
     meta.update(json.loads(json.dumps(flywheel_meta)))
     write_json_atomic(root / schema.FLYWHEEL_META_PATH, meta)
     write_json_atomic(spec_path, spec)  # last: the marker only appears once the folder is usable
+
+
+def _empty_or_interrupted_create(root: Path) -> bool:
+    """True for an empty folder, or one holding only what an interrupted ``create_dataset`` leaves
+    (an empty staging/ and meta/flywheel.json): nothing of value to protect, so creating may proceed."""
+    for p in root.iterdir():
+        if p.name == schema.STAGING_DIR and p.is_dir() and not any(p.iterdir()):
+            continue
+        if p.name == "meta" and p.is_dir() and all(
+            q.name == "flywheel.json" or q.name.startswith(TMP_PREFIX) for q in p.iterdir()
+        ):
+            continue
+        return False
+    return True
 
 
 def _short(value: Any, limit: int = 200) -> str:
@@ -180,7 +199,8 @@ def scan_staging(root: str | os.PathLike) -> list[StagedEpisode]:
         except FileNotFoundError:  # removed by a concurrent finalize
             continue
         for i, e in enumerate(entries):
-            out.append(StagedEpisode(key=int(e["key"]), file=path, row_group=i, length=int(e["length"]), meta=e))
+            light = {k: v for k, v in e.items() if k not in HEAVY_META}
+            out.append(StagedEpisode(key=int(e["key"]), file=path, row_group=i, length=int(e["length"]), meta=light))
     return out
 
 

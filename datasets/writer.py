@@ -72,7 +72,7 @@ class StagingWriter:
 
         ``frames`` holds every feature of the spec plus ``next.reward``, ``next.done``,
         ``next.truncated``, ``next.success``, each with the same number of rows T >= 1. Images are uint8
-        (T, H, W, C) and are PNG-encoded here.
+        (T, H, W, C) and are PNG-encoded here. The frames are copied: the caller may reuse its buffers.
         """
         if self._closed:
             raise RuntimeError("StagingWriter is closed")
@@ -186,7 +186,7 @@ class StagingWriter:
                 raise ValueError(f"episode {key}: feature {name!r} must be boolean")
         elif arr.dtype.kind not in "biuf":
             raise ValueError(f"episode {key}: feature {name!r} must be numeric, got {arr.dtype}")
-        arr = np.ascontiguousarray(arr, dtype=dtype)
+        arr = np.array(arr, dtype=dtype, order="C", copy=True)  # Arrow may wrap it zero-copy: never the caller's buffer
         if scalar:
             col = pa.array(arr, type=schema.arrow_type(ft))
             view = arr.reshape(length, 1)

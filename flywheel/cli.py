@@ -13,6 +13,8 @@ COMMAND_MODULES = (
     "flywheel.robots.cli",
     "flywheel.datasets.cli",
     "flywheel.collectors.cli",
+    "flywheel.collectors.flywheel_cli",
+    "flywheel.collectors.bench_cli",
 )
 
 

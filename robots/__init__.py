@@ -13,6 +13,7 @@ from flywheel.robots.spec import (
     EndEffector,
     GainGroup,
     Gripper,
+    Mimic,
     RobotSpec,
     SpecError,
     load_spec,
@@ -20,7 +21,7 @@ from flywheel.robots.spec import (
 )
 
 __all__ = [
-    "CANONICAL_END_EFFECTORS", "HANDS", "KINDS", "Camera", "EndEffector", "GainGroup", "Gripper",
+    "CANONICAL_END_EFFECTORS", "HANDS", "KINDS", "Camera", "EndEffector", "GainGroup", "Gripper", "Mimic",
     "RobotSpec", "SpecError", "get", "list", "load_spec", "names", "search_dirs", "spec_from_dict",
     "user_robots_dir",
 ]

@@ -110,6 +110,8 @@ class RobotSpec:
     friction: tuple[FrictionOverride, ...] = ()
     cameras: tuple[Camera, ...] = ()
     mimic: dict[str, Mimic] = field(default_factory=dict)  # follower joint -> the joint it follows
+    scale: float = 1.0  # uniform model scale at load (PyBullet globalScaling; URDF only); spec lengths are after scaling
+    inertia_from_file: bool = True  # false: PyBullet derives inertia from the collision shapes (placeholder tensors in the file)
     model_format: str = "urdf"  # urdf | mjcf, inferred from the model's extension
     model_body: str | None = None  # MJCF files hold several bodies: the one that is the robot
     description: str = ""
@@ -318,6 +320,16 @@ def spec_from_dict(data: dict[str, Any], source: str | Path | None = None) -> Ro
                 raise SpecError(source, f"{prefix}.{attr}", "expected a finite number")
         mimic[follower] = Mimic(m.joint, float(m.multiplier), float(m.offset))
 
+    scale = data.get("scale", 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+        raise SpecError(source, "scale", f"expected a positive number, got {scale!r}")
+    if scale != 1.0 and fmt == "mjcf":
+        raise SpecError(source, "scale", "PyBullet cannot scale MJCF models at load; scale works for URDF only")
+
+    inertia_from_file = data.get("inertia_from_file", True)
+    if not isinstance(inertia_from_file, bool):
+        raise SpecError(source, "inertia_from_file", "expected true or false")
+
     base_height = data.get("base_height")
     if base_height is not None and not isinstance(base_height, (int, float)):
         raise SpecError(source, "base_height", "expected a number of metres")
@@ -341,6 +353,8 @@ def spec_from_dict(data: dict[str, Any], source: str | Path | None = None) -> Ro
         friction=tuple(friction),
         cameras=tuple(cameras),
         mimic=mimic,
+        scale=float(scale),
+        inertia_from_file=inertia_from_file,
         model_format=fmt,
         model_body=data.get("model_body"),
         description=str(data.get("description", "")),

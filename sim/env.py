@@ -64,6 +64,7 @@ class RobotTaskEnv(gym.Env):
                                  if h not in self.robot.gripper_dofs and getattr(self.task, "assisted", False)]
         self.ee_mask = np.array([1.0 if h in self.robot.hands else 0.0 for h in HANDS])
         self._hand_index = {h: self.robot.ee_names.index(h) for h in self.hand_slots}
+        self._obs_hands = [(slot * EE_OBS_WIDTH, h) for slot, h in enumerate(HANDS) if h in self._hand_index]
         self.observation_space = self._make_observation_space()
         self.action_space = self._make_action_space()
         self._q_target = self.robot.home_q.copy()
@@ -149,13 +150,13 @@ class RobotTaskEnv(gym.Env):
         action = np.asarray(action, dtype=np.float32)  # the dataset stores float32: replay must see the same action
         if action.shape != self.action_space.shape:
             raise ValueError(f"action has shape {action.shape}, expected {self.action_space.shape} ({self.control_mode})")
-        if not np.all(np.isfinite(action)):
+        if not np.isfinite(action).all():
             raise ValueError("action contains NaN or inf")
         before = self._last_obs
         act = action.astype(np.float64)
         if self.control_mode == "joint_pos":
             n = self.robot.num_dofs
-            self._q_target = np.clip(act[:n], self.robot.lower, self.robot.upper)
+            self._q_target = act[:n].clip(self.robot.lower, self.robot.upper)
             for hand, command in zip(self.virtual_grippers, act[n:]):
                 self.task.command_hand(float(command))
         else:
@@ -192,26 +193,22 @@ class RobotTaskEnv(gym.Env):
     def base_pose(self) -> tuple[np.ndarray, np.ndarray]:
         if self.robot.fixed_base:
             return self._fixed_base_pose
-        pos, orn = p.getBasePositionAndOrientation(self.robot.body, physicsClientId=self.scene.client)
-        return np.asarray(pos), np.asarray(orn)
+        return self.robot.base_pose()  # the robot's canonical frame (z up, x forward), whatever its model's axes
 
     def _observe(self) -> dict[str, Any]:
         robot = self.robot
         q, qd = robot.joint_state()
         if robot.fixed_base:
             if self._steps == 0:
-                pos, orn = p.getBasePositionAndOrientation(robot.body, physicsClientId=self.scene.client)
-                self._fixed_base_pose = (np.asarray(pos), np.asarray(orn))
+                self._fixed_base_pose = robot.base_pose()
             base_pos, base_orn = self._fixed_base_pose
         else:
             base_pos, base_orn, lin, ang = robot.base_state()
         inv = tf.quat_conj(base_orn)
         ee = np.zeros(EE_OBS_WIDTH * len(HANDS))
-        poses = robot.ee_world_poses()
-        for slot, hand in enumerate(HANDS):
-            if hand in self._hand_index:
-                pos, orn = poses[self._hand_index[hand]]
-                o = slot * EE_OBS_WIDTH
+        if self._obs_hands:  # only the hands' links (feet are end-effectors too, but not observed here)
+            poses = robot.ee_world_poses_of([h for _, h in self._obs_hands])
+            for (o, hand), (pos, orn) in zip(self._obs_hands, poses):
                 ee[o:o + 3] = tf.quat_rotate(inv, pos - base_pos)
                 ee[o + 3:o + 7] = tf.quat_mul(inv, orn)
                 ee[o + 7] = robot.gripper_opening(q, hand)
@@ -264,9 +261,7 @@ class RobotTaskEnv(gym.Env):
             rel = tf.quat_mul(after["ee"][o + 3:o + 7], tf.quat_conj(before["ee"][o + 3:o + 7]))
             out[a + 3:a + 6] = tf.quat_to_euler(rel)
             if hand in self.robot.gripper_dofs:
-                dofs, open_, closed = self.robot.gripper_dofs[hand]
-                span = np.where(open_ - closed == 0, 1, open_ - closed)
-                out[a + 6] = float(np.clip(np.mean((self._q_target[dofs] - closed) / span), 0, 1))
+                out[a + 6] = self.robot.gripper_opening(self._q_target, hand)  # the commanded opening, clipped to [0, 1]
             else:
                 out[a + 6] = self.task.hand_command(hand) if hasattr(self.task, "hand_command") else 1.0
         return out

@@ -14,6 +14,8 @@ from flywheel.robots.spec import HANDS, RobotSpec, SpecError
 from flywheel.sim import transforms as tf
 from flywheel.sim.scene import Scene
 
+MIMIC_MAX_FORCE = 1000.0  # a mimic coupling is a rigid linkage, far stronger than the motor that drives it
+
 
 @dataclass(frozen=True)
 class _Joint:
@@ -84,25 +86,35 @@ class Robot:
         self._kp_single = kp[self._single_dofs].tolist()
         self._kd_single = kd[self._single_dofs].tolist()
         self._force_single = force[self._single_dofs].tolist()
-        # Mimic joints (spec.mimic) ride along in the same motor call, with targets from their leaders.
+        # Mimic joints (spec.mimic): a gear constraint ties each follower's velocity to its leader's, so a
+        # linkage gripper moves as one mechanism (a follower blocked by contact holds its leader back too);
+        # PyBullet's gear only weakly corrects position drift, so each follower's own (weak: its gains
+        # group) motor also tracks its leader's measured position, refreshed every control step.
         dof_by_name = {jt.name: jt for jt in joints}
         self._mimic_idx, mimic_leader, mimic_mult, mimic_off = [], [], [], []
         for follower, m in spec.mimic.items():
             if follower not in joint_index or info[joint_index[follower]][2] not in (p.JOINT_REVOLUTE, p.JOINT_PRISMATIC):
                 raise SpecError(spec.source, f"mimic.{follower}", "not a revolute or prismatic joint of the model")
-            if dof_by_name[m.joint].type == p.JOINT_SPHERICAL:
+            leader = dof_by_name[m.joint]
+            if leader.type == p.JOINT_SPHERICAL:
                 raise SpecError(spec.source, f"mimic.{follower}.joint", "a mimic joint must follow a one-dof joint")
-            g = spec.gains_for(follower)
+            if m.multiplier == 0:
+                raise SpecError(spec.source, f"mimic.{follower}.multiplier", "must not be 0")
             self._mimic_idx.append(joint_index[follower])
-            mimic_leader.append(dof_by_name[m.joint].dof_slice.start)
+            mimic_leader.append(leader.dof_slice.start)
             mimic_mult.append(m.multiplier)
             mimic_off.append(m.offset)
-            self._kp_single.append(g.kp)
-            self._kd_single.append(g.kd)
-            self._force_single.append(g.max_force)
+            # PyBullet's gear constraint keeps q_leader + ratio * q_follower = relativePositionTarget
+            gear = p.createConstraint(self.body, leader.index, self.body, joint_index[follower], p.JOINT_GEAR,
+                                      [1, 0, 0], [0, 0, 0], [0, 0, 0], physicsClientId=cid)
+            p.changeConstraint(gear, gearRatio=-1.0 / m.multiplier, relativePositionTarget=-m.offset / m.multiplier,
+                               maxForce=MIMIC_MAX_FORCE, erp=1.0, physicsClientId=cid)
         self._mimic_leader = np.array(mimic_leader, dtype=np.int64)
+        self._mimic_leader_idx = [dof_by_name[m.joint].index for m in spec.mimic.values()]
+        self._mimic_kp = [spec.gains_for(f).kp for f in spec.mimic]
+        self._mimic_kd = [spec.gains_for(f).kd for f in spec.mimic]
+        self._mimic_force = [spec.gains_for(f).max_force for f in spec.mimic]
         self._mimic_mult, self._mimic_off = np.array(mimic_mult), np.array(mimic_off)
-        self._motor_idx = self._single_idx + self._mimic_idx
         self._spherical_gains = [(kp[jt.dof_slice.start], kd[jt.dof_slice.start], force[jt.dof_slice.start]) for jt in self._spherical]
 
         self.home_q = np.zeros(self.num_dofs)
@@ -131,19 +143,29 @@ class Robot:
         base_cols = 0 if self.fixed_base else 6
         col_of = {j: base_cols + i for i, j in enumerate(movable)}
         dof_of = {jt.name: jt.dof_slice.start for jt in self._single}
+        actuated = {jt.name: jt for jt in joints}
+        self._ik_chain: dict[str, list[_Joint]] = {}
         for name, ee in spec.end_effectors.items():
             chain = ee.ik_joints or self._chain_to_base(self.ee_links[self.ee_names.index(name)], info)
+            self._ik_chain[name] = [actuated[j] for j in chain if j in actuated]
             chain = [j for j in chain if j in dof_of]
-            self._ik_cols[name] = (np.array([col_of[joint_index[j]] for j in chain]), np.array([dof_of[j] for j in chain]))
+            dofs = [d for jt in self._ik_chain[name] for d in range(jt.dof_slice.start, jt.dof_slice.stop)]
+            self._ik_cols[name] = (np.array([col_of[joint_index[j]] for j in chain]), np.array(dofs, dtype=np.int64))
         self._has_spherical_movable = any(info[j][2] == p.JOINT_SPHERICAL for j in movable)
+        # Joint axes as PyBullet reports them: in the child link's inertial frame.
+        self._joint_axis = {jt.index: np.array(info[jt.index][13], dtype=np.float64) for jt in joints}
+        # The robot's canonical frame (z up, x forward) is the base link frame turned back by the spec's
+        # base_orientation, so a Y-up model reports the same observations as a Z-up one.
+        self._canonical = None if np.allclose(self.base_orientation, [0, 0, 0, 1]) else tf.quat_conj(self.base_orientation)
 
         self.gripper_dofs = {}
         for ee_name, g in spec.grippers.items():
             dofs = np.array([dof_of[j] for j in g.joints])
             self.gripper_dofs[ee_name] = (dofs, np.array(g.open), np.array(g.closed))
 
-        self._disable_passive_motors(set(jt.index for jt in joints) | set(self._mimic_idx))
+        self._disable_passive_motors(set(jt.index for jt in joints))
         self._apply_friction()
+        self._prepare_hot_paths()
         self.reset()
 
     # ---- loading -----------------------------------------------------------------------------
@@ -152,13 +174,13 @@ class Robot:
         path = spec.model_path()
         if not path.is_file():
             raise SpecError(spec.source, "model", f"model file {path} does not exist")
-        flags = p.URDF_USE_INERTIA_FROM_FILE
+        flags = p.URDF_USE_INERTIA_FROM_FILE if spec.inertia_from_file else 0
         try:
             if spec.model_format == "mjcf":
                 bodies = p.loadMJCF(str(path), flags=p.URDF_USE_SELF_COLLISION_EXCLUDE_ALL_PARENTS, physicsClientId=cid)
                 return self._pick_mjcf_body(bodies)
             return p.loadURDF(str(path), spec.base_position, spec.base_orientation, useFixedBase=self.fixed_base,
-                              flags=flags, physicsClientId=cid)
+                              flags=flags, globalScaling=spec.scale, physicsClientId=cid)
         except p.error as err:
             raise SpecError(spec.source, "model", f"PyBullet could not load {path}: {err}") from None
 
@@ -223,14 +245,17 @@ class Robot:
 
     def apply_joint_targets(self, q_target: np.ndarray) -> None:
         cid, body = self.client, self.body
-        if self._motor_idx:
-            targets = q_target[self._single_dofs].tolist()
-            if self._mimic_idx:
-                targets += self._mimic_targets(q_target).tolist()
-            p.setJointMotorControlArray(body, self._motor_idx, p.POSITION_CONTROL,
-                                        targetPositions=targets,
+        if self._single:
+            p.setJointMotorControlArray(body, self._single_idx, p.POSITION_CONTROL,
+                                        targetPositions=q_target[self._single_dofs].tolist(),
                                         positionGains=self._kp_single, velocityGains=self._kd_single,
                                         forces=self._force_single, physicsClientId=cid)
+        if self._mimic_idx:  # followers' own motors pull out the drift the gear constraint lets build up
+            leaders = p.getJointStates(body, self._mimic_leader_idx, physicsClientId=cid)
+            targets = self._mimic_mult * np.array([s[0] for s in leaders]) + self._mimic_off
+            p.setJointMotorControlArray(body, self._mimic_idx, p.POSITION_CONTROL, targetPositions=targets.tolist(),
+                                        positionGains=self._mimic_kp, velocityGains=self._mimic_kd,
+                                        forces=self._mimic_force, physicsClientId=cid)
         for jt, (kp, kd, force) in zip(self._spherical, self._spherical_gains):
             quat = tf.rotvec_to_quat(q_target[jt.dof_slice])
             p.setJointMotorControlMultiDof(body, jt.index, p.POSITION_CONTROL, targetPosition=list(quat),
@@ -239,8 +264,28 @@ class Robot:
     def _mimic_targets(self, q: np.ndarray) -> np.ndarray:
         return self._mimic_mult * q[self._mimic_leader] + self._mimic_off
 
+    # ---- per-step hot paths -------------------------------------------------------------------
+    # Physics is 60-90% of a state-only step, so the per-step methods below avoid numpy calls on 3- and
+    # 4-vectors (Python floats are the same IEEE doubles, in the same order of operations: results are
+    # bit-identical to the plain numpy forms they replace) and precompute what does not change.
+    def _prepare_hot_paths(self) -> None:
+        n = self.num_dofs
+        self._dofs_in_order = not self._spherical and self._single_dofs.tolist() == list(range(n))
+        self._ee_offsets_f = [tuple(float(c) for c in off) for off in self.ee_offsets]
+        self._gripper_fast = {}
+        for ee_name, (dofs, open_, closed) in self.gripper_dofs.items():
+            span = open_ - closed
+            self._gripper_fast[ee_name] = (dofs, closed, np.where(span == 0, 1, span))
+        self._ik_bounds = {name: (self.lower[dofs], self.upper[dofs], np.eye(len(dofs)))
+                           for name, (_, dofs) in self._ik_cols.items()}
+        self._ik_zeros = [0.0] * len(self._movable)
+        self._damping_eye: dict[tuple[float, int], np.ndarray] = {}
+
     def joint_state(self) -> tuple[np.ndarray, np.ndarray]:
         """Joint positions and velocities in spec order (spherical joints as rotation vectors)."""
+        if self._dofs_in_order:  # every joint one-dof, in spec order: one call, two arrays
+            states = p.getJointStates(self.body, self._single_idx, physicsClientId=self.client)
+            return np.array([s[0] for s in states]), np.array([s[1] for s in states])
         q, qd = np.empty(self.num_dofs), np.empty(self.num_dofs)
         if self._single:
             states = p.getJointStates(self.body, self._single_idx, physicsClientId=self.client)
@@ -252,35 +297,49 @@ class Robot:
             qd[jt.dof_slice] = vel
         return q, qd
 
+    def canonical_orientation(self, base_orn: np.ndarray) -> np.ndarray:
+        """The world orientation of the robot's canonical frame, given its base link's world orientation."""
+        return base_orn if self._canonical is None else tf.quat_mul(base_orn, self._canonical)
+
+    def base_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """Base position and canonical-frame orientation in the world."""
+        pos, orn = p.getBasePositionAndOrientation(self.body, physicsClientId=self.client)
+        return np.array(pos), self.canonical_orientation(np.array(orn))
+
     def base_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         pos, orn = p.getBasePositionAndOrientation(self.body, physicsClientId=self.client)
         lin, ang = p.getBaseVelocity(self.body, physicsClientId=self.client)
-        return np.array(pos), np.array(orn), np.array(lin), np.array(ang)
+        return np.array(pos), self.canonical_orientation(np.array(orn)), np.array(lin), np.array(ang)
 
     def ee_world_poses(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Tool-centre poses of every end-effector in the world frame, in spec order."""
         if not self.ee_links:
             return []
         states = p.getLinkStates(self.body, self.ee_links, computeForwardKinematics=1, physicsClientId=self.client)
-        out = []
-        for st, off in zip(states, self.ee_offsets):
-            orn = np.array(st[5])
-            out.append((np.array(st[4]) + tf.quat_rotate(orn, off), orn))
-        return out
+        return [(_tool_point(st[4], st[5], off), np.array(st[5])) for st, off in zip(states, self._ee_offsets_f)]
+
+    def ee_world_poses_of(self, ee_names) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`ee_world_poses` for the named end-effectors only (one call; the same values)."""
+        idx = [self.ee_names.index(n) for n in ee_names]
+        if not idx:
+            return []
+        states = p.getLinkStates(self.body, [self.ee_links[i] for i in idx], computeForwardKinematics=1,
+                                 physicsClientId=self.client)
+        offs = self._ee_offsets_f
+        return [(_tool_point(st[4], st[5], offs[i]), np.array(st[5])) for st, i in zip(states, idx)]
 
     def ee_world_pose(self, ee_name: str) -> tuple[np.ndarray, np.ndarray]:
         i = self.ee_names.index(ee_name)
         st = p.getLinkState(self.body, self.ee_links[i], computeForwardKinematics=1, physicsClientId=self.client)
-        orn = np.array(st[5])
-        return np.array(st[4]) + tf.quat_rotate(orn, self.ee_offsets[i]), orn
+        return _tool_point(st[4], st[5], self._ee_offsets_f[i]), np.array(st[5])
 
     def gripper_opening(self, q: np.ndarray, ee_name: str) -> float:
         """1 = fully open, 0 = closed, read from the finger joints (1.0 for hands without fingers)."""
-        if ee_name not in self.gripper_dofs:
+        fast = self._gripper_fast.get(ee_name)
+        if fast is None:
             return 1.0
-        dofs, open_, closed = self.gripper_dofs[ee_name]
-        span = open_ - closed
-        return float(np.clip(np.mean((q[dofs] - closed) / np.where(span == 0, 1, span)), 0.0, 1.0))
+        dofs, closed, span = fast
+        return _clip01(float(_add_reduce((q[dofs] - closed) / span)) / len(dofs))  # = np.mean: the same pairwise sum
 
     def set_gripper(self, q_target: np.ndarray, ee_name: str, opening: float) -> None:
         """Write a gripper command (1 = open) into a joint-target vector."""
@@ -295,17 +354,70 @@ class Robot:
 
         Run once per control step from the measured state: the error feedback closes the loop, so a
         single Jacobian call per step suffices (resolved-rate control), and only the arm moves.
+        Chains of fewer than 6 degrees of freedom (3- and 4-DoF humanoid arms) track the position only.
+        Models with spherical joints use a geometric Jacobian (PyBullet's calculateJacobian refuses them).
         """
-        if self._has_spherical_movable:
-            raise NotImplementedError(f"{self.spec.name}: IK through spherical joints is not supported")
         cols, dofs = self._ik_cols[ee_name]
+        if len(dofs) < 6:
+            target_orn = None
+        if self._has_spherical_movable:
+            return self._ik_step_geometric(q, ee_name, target_pos, target_orn, damping, max_dq, q_ref)
         i = self.ee_names.index(ee_name)
         pos, orn = self.ee_world_pose(ee_name)
         all_q = [st[0] for st in p.getJointStates(self.body, self._movable, physicsClientId=self.client)]
-        zeros = [0.0] * len(all_q)
+        zeros = self._ik_zeros
         lin, ang = p.calculateJacobian(self.body, self.ee_links[i], self._jacobian_points[i], all_q, zeros, zeros,
                                        physicsClientId=self.client)
-        jac_lin, jac_ang = np.asarray(lin)[:, cols], np.asarray(ang)[:, cols]
+        err = np.asarray(target_pos) - pos
+        if target_orn is not None:  # one array of the six rows, then the chain's columns (= vstack of both)
+            jac = np.array(lin + ang)[:, cols]
+            err = np.concatenate([err, 0.5 * tf.orientation_error(orn, np.asarray(target_orn))])
+        else:
+            jac = np.array(lin)[:, cols]
+        key = (damping, jac.shape[0])
+        damp = self._damping_eye.get(key)
+        if damp is None:
+            damp = self._damping_eye[key] = (damping ** 2) * np.eye(jac.shape[0])
+        lower, upper, eye = self._ik_bounds[ee_name]
+        jjt = jac @ jac.T + damp
+        dq = jac.T @ _solve(jjt, err)
+        if q_ref is not None:  # pull redundant joints towards a reference in the null space
+            null = eye - jac.T @ _solve(jjt, jac)
+            dq += null @ (0.1 * (q_ref[dofs] - q[dofs]))
+        scale = np.abs(dq).max() / max_dq
+        if scale > 1:
+            dq /= scale
+        out = q.copy()
+        out[dofs] = (q[dofs] + dq).clip(lower, upper)
+        return out
+
+    def _ik_step_geometric(self, q, ee_name, target_pos, target_orn, damping, max_dq, q_ref) -> np.ndarray:
+        """`ik_step` through spherical joints: a geometric Jacobian whose columns for a spherical joint are
+        rotations about the world axes, turned back into the joint's rotation vector after the step."""
+        chain, dofs = self._ik_chain[ee_name], self._ik_cols[ee_name][1]
+        pos, orn = self.ee_world_pose(ee_name)
+        states = p.getLinkStates(self.body, [jt.index for jt in chain], computeForwardKinematics=1,
+                                 physicsClientId=self.client)
+        lin_cols, ang_cols, parent_frames = [], [], []
+        for jt, st in zip(chain, states):
+            origin = np.array(st[4])  # the joint sits at its child link's frame
+            if jt.type == p.JOINT_SPHERICAL:
+                link_orn = np.array(st[5])
+                # the joint's parent frame in the world: the child link frame with the joint rotation undone
+                parent = tf.quat_mul(link_orn, tf.quat_conj(tf.rotvec_to_quat(q[jt.dof_slice])))
+                parent_frames.append(parent)
+                for axis in np.eye(3):
+                    lin_cols.append(np.cross(axis, pos - origin))
+                    ang_cols.append(axis)
+            else:
+                axis = tf.quat_rotate(np.array(st[1]), self._joint_axis[jt.index])
+                if jt.type == p.JOINT_PRISMATIC:
+                    lin_cols.append(axis)
+                    ang_cols.append(np.zeros(3))
+                else:
+                    lin_cols.append(np.cross(axis, pos - origin))
+                    ang_cols.append(axis)
+        jac_lin, jac_ang = np.array(lin_cols).T, np.array(ang_cols).T
         err = np.asarray(target_pos) - pos
         if target_orn is not None:
             jac = np.vstack([jac_lin, jac_ang])
@@ -313,15 +425,31 @@ class Robot:
         else:
             jac = jac_lin
         jjt = jac @ jac.T + (damping ** 2) * np.eye(jac.shape[0])
-        dq = jac.T @ np.linalg.solve(jjt, err)
-        if q_ref is not None:  # pull redundant joints towards a reference in the null space
-            null = np.eye(len(dofs)) - jac.T @ np.linalg.solve(jjt, jac)
-            dq += null @ (0.1 * (q_ref[dofs] - q[dofs]))
-        scale = np.max(np.abs(dq)) / max_dq
+        dx = jac.T @ np.linalg.solve(jjt, err)
+        if q_ref is not None:  # pull towards the reference in the null space (spherical: as a world rotation)
+            ref, k = [], 0
+            for jt in chain:
+                if jt.type == p.JOINT_SPHERICAL:
+                    delta = tf.quat_mul(tf.rotvec_to_quat(q_ref[jt.dof_slice]), tf.quat_conj(tf.rotvec_to_quat(q[jt.dof_slice])))
+                    ref.extend(tf.quat_rotate(parent_frames[k], tf.quat_to_rotvec(delta)))
+                    k += 1
+                else:
+                    ref.append(q_ref[jt.dof_slice.start] - q[jt.dof_slice.start])
+            null = np.eye(len(dx)) - jac.T @ np.linalg.solve(jjt, jac)
+            dx += null @ (0.1 * np.array(ref))
+        scale = np.max(np.abs(dx)) / max_dq
         if scale > 1:
-            dq /= scale
-        out = q.copy()
-        out[dofs] = np.clip(q[dofs] + dq, self.lower[dofs], self.upper[dofs])
+            dx /= scale
+        out, col, k = q.copy(), 0, 0
+        for jt in chain:
+            if jt.type == p.JOINT_SPHERICAL:
+                omega = tf.quat_rotate(tf.quat_conj(parent_frames[k]), dx[col:col + 3])  # in the parent frame
+                out[jt.dof_slice] = tf.quat_to_rotvec(tf.quat_mul(tf.rotvec_to_quat(omega), tf.rotvec_to_quat(q[jt.dof_slice])))
+                col, k = col + 3, k + 1
+            else:
+                d = jt.dof_slice.start
+                out[d] = np.clip(q[d] + dx[col], self.lower[d], self.upper[d])
+                col += 1
         return out
 
     def _jacobian_point(self, i: int) -> list[float]:
@@ -329,3 +457,47 @@ class Robot:
         st = p.getLinkState(self.body, self.ee_links[i], physicsClientId=self.client)
         com_pos, com_orn = np.array(st[2]), np.array(st[3])  # inertial frame expressed in the link frame
         return list(tf.quat_rotate(tf.quat_conj(com_orn), self.ee_offsets[i] - com_pos))
+
+
+# ---- hot-path helpers (bit-identical to the numpy expressions they stand for) ------------------------
+def _tool_point(pos, orn, off) -> np.ndarray:
+    """``np.array(pos) + tf.quat_rotate(orn, off)`` for PyBullet tuples, in Python floats (same operations)."""
+    ux, uy, uz, w = orn
+    vx, vy, vz = off
+    tx, ty, tz = 2.0 * (uy * vz - uz * vy), 2.0 * (uz * vx - ux * vz), 2.0 * (ux * vy - uy * vx)
+    return np.array([pos[0] + (vx + w * tx + (uy * tz - uz * ty)),
+                     pos[1] + (vy + w * ty + (uz * tx - ux * tz)),
+                     pos[2] + (vz + w * tz + (ux * ty - uy * tx))])
+
+
+_add_reduce = np.add.reduce
+
+
+def _clip01(x: float) -> float:
+    """``float(np.clip(x, 0.0, 1.0))`` for a Python float (NaN and -0.0 pass through as numpy's clip does)."""
+    if x < 0.0:
+        return 0.0
+    if x > 1.0:
+        return 1.0
+    return x
+
+
+def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.linalg.solve(a, b)`` for float64 a (n, n) and b (n,) or (n, k), without its per-call checks: the
+    same LAPACK gufunc it calls. A singular ``a`` (never, with damping) falls back to raise its LinAlgError."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore", under="ignore"):
+        x = (_solve1 if b.ndim == 1 else _solve2)(a, b, signature="dd->d")
+    if not np.isfinite(x).all():
+        return np.linalg.solve(a, b)
+    return x
+
+
+try:  # the gufuncs behind np.linalg.solve; fall back to the public function if numpy moves them
+    from numpy.linalg import _umath_linalg as _ul
+
+    _solve1, _solve2 = _ul.solve1, _ul.solve
+except (ImportError, AttributeError):  # pragma: no cover
+    def _solve1(a, b, signature=None):
+        return np.linalg.solve(a, b)
+
+    _solve2 = _solve1

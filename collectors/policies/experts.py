@@ -161,6 +161,56 @@ class BalanceExpert(_ExpertBase):
         self.roll_dofs = [i for i, n in enumerate(names) if "ankle_roll" in n or "hip_roll" in n]
         self.pitch_sign = np.array([1.0 if "ankle" in names[i] else 0.5 for i in self.pitch_dofs])
         self.roll_sign = np.array([-1.0 if "ankle" in names[i] else -0.5 for i in self.roll_dofs])
+        if not self.pitch_dofs and not self.roll_dofs:
+            self._dofs_from_kinematics()
+
+    def _dofs_from_kinematics(self) -> None:
+        """For robots whose joints are not named `*_ankle_pitch` etc. (spherical ankles, MJCF models): find the
+        ankle and hip degrees of freedom of each leg (chain from the base to a foot end-effector) from where the
+        joints sit, and how much each turns about the canonical pitch (y) and roll (x) axes in the home pose.
+        Only robots with ankles (joints at the foot) get the strategy; point-footed ones hold their home pose."""
+        import pybullet as p
+
+        robot, cid = self.robot, self.env.scene.client
+        feet = [n for n in robot.ee_names if n.endswith("_foot")]
+        state = p.saveState(physicsClientId=cid)
+        robot.reset(robot.home_q, robot.base_position, robot.base_orientation)
+        canon = tf.quat_conj(robot.canonical_orientation(robot.base_orientation))  # world -> canonical frame
+        q = robot.home_q
+        pitch, roll = np.zeros(robot.num_dofs), np.zeros(robot.num_dofs)
+        for foot in feet:
+            chain = robot._ik_chain[foot]
+            if not chain:
+                continue
+            states = p.getLinkStates(robot.body, [jt.index for jt in chain], physicsClientId=cid)
+            foot_pos = np.array(p.getLinkState(robot.body, robot.ee_links[robot.ee_names.index(foot)],
+                                               physicsClientId=cid)[4])
+            origins = [np.array(st[4]) for st in states]
+            length = np.linalg.norm(origins[0] - foot_pos)
+            for jt, st, origin in zip(chain, states, origins):
+                if np.linalg.norm(origin - foot_pos) < 0.25 * length:
+                    weight = 1.0  # ankle
+                elif np.linalg.norm(origin - origins[0]) < 0.25 * length:
+                    weight = 0.5  # hip
+                else:
+                    continue  # knee
+                if jt.type == p.JOINT_SPHERICAL:  # rotation-vector components turn about the parent frame's axes
+                    parent = tf.quat_mul(np.array(st[5]), tf.quat_conj(tf.rotvec_to_quat(q[jt.dof_slice])))
+                    axes = [tf.quat_rotate(parent, e) for e in np.eye(3)]
+                else:
+                    axes = [tf.quat_rotate(np.array(st[1]), robot._joint_axis[jt.index])]
+                for d, axis in zip(range(jt.dof_slice.start, jt.dof_slice.stop), axes):
+                    axis = tf.quat_rotate(canon, axis)
+                    pitch[d], roll[d] = weight * axis[1], weight * axis[0]
+            has_ankle = any(np.linalg.norm(o - foot_pos) < 0.25 * length for o in origins)
+            if not has_ankle:
+                pitch[:], roll[:] = 0.0, 0.0
+                break
+        p.restoreState(state, physicsClientId=cid)
+        p.removeState(state, physicsClientId=cid)
+        self.pitch_dofs = [int(i) for i in np.flatnonzero(np.abs(pitch) > 0.2)]
+        self.roll_dofs = [int(i) for i in np.flatnonzero(np.abs(roll) > 0.2)]
+        self.pitch_sign, self.roll_sign = pitch[self.pitch_dofs], roll[self.roll_dofs]
 
     def act(self, observation) -> np.ndarray:
         robot = self.robot

@@ -1,0 +1,448 @@
+"""`flywheel bench`: throughput of the engine, the one-worker pipeline and W Ray workers, on the same episodes.
+
+What is measured, in one run (all on the same task, robot, control mode, camera and seeds):
+
+- the **pipeline** at each worker count W: the real collector (`flywheel.collectors.collect`: Ray actors,
+  scripted expert, observations, cameras, dataset writing), timed from the first episode handed to a worker to
+  the last one made durable, so Ray start-up and env construction (one-off costs) are not counted;
+- the **engine ceiling**: the *same* episodes (seeds and recorded actions read back from the one-worker
+  dataset) re-simulated in one process with physics alone - the joint targets the env applied, the task's
+  physics hooks (pushes, grasp assist), the same robot, objects, physics rate and substeps - and no policy,
+  observation, rendering or writing. Replaying the recorded trajectories keeps contacts and grasps in (an
+  idle arm steps ~1.5x faster than a grasping one); every replayed episode is checked against the
+  dataset's last stored joint state, bit for bit in float32, so the ceiling provably ran the same physics;
+- the **time split** (physics, policy, observation, rendering, writing, reset, other) from an instrumented
+  single-process run of the collector's own loop (`EpisodeRecorder` + `StagingWriter`) on the same seeds.
+
+Units: a *step* is one control step (``env.step``); ``physics_steps_per_s`` counts simulator substeps.
+One worker stands in for one robot, so episodes per robot-day is ``episodes_per_day / workers``.
+Every derived figure (multiples, efficiencies, days) is computed in `derive` from the measured ones
+recorded next to it, so a reader (and the test) can recompute it.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import resource
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+SECONDS_PER_DAY = 86400.0
+SPLIT_KEYS = ("physics", "policy", "observation", "rendering", "writing", "reset", "other")
+
+
+# ---- exclusive section timing ----------------------------------------------------------------------
+class SectionClock:
+    """Accumulates *exclusive* wall time per section name across nested timed calls.
+
+    ``wrap(name, fn)`` returns ``fn`` timed under ``name``; time spent in a timed call nested inside it
+    (the expert reading the robot, a reset re-applying motor targets) is charged to the inner section only.
+    """
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self._stack: list[float] = []
+
+    def wrap(self, name: str, fn: Callable) -> Callable:
+        perf, stack, totals, calls = time.perf_counter, self._stack, self.totals, self.calls
+
+        def timed(*args, **kwargs):
+            stack.append(0.0)
+            t0 = perf()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                dt = perf() - t0
+                child = stack.pop()
+                totals[name] += dt - child
+                calls[name] += 1
+                if stack:
+                    stack[-1] += dt
+
+        timed.__wrapped__ = fn
+        return timed
+
+
+def instrument(env, policy, writer, clock: SectionClock) -> None:
+    """Patch timing wrappers onto *instances* (never classes): env internals, the policy and the writer."""
+    u = env.unwrapped
+    scene, robot, task = u.scene, u.robot, u.task
+    scene.step = clock.wrap("physics", scene.step)
+    robot.apply_joint_targets = clock.wrap("physics", robot.apply_joint_targets)
+    task.before_physics = clock.wrap("physics", task.before_physics)
+    hook_of = task.substep_hook
+
+    def substep_hook():
+        hook = hook_of()
+        return None if hook is None else clock.wrap("physics", hook)
+
+    task.substep_hook = substep_hook
+    u._observe = clock.wrap("observation", u._observe)
+    if getattr(u, "cameras", None) is not None:
+        u.cameras.render = clock.wrap("rendering", u.cameras.render)
+    u.reset = clock.wrap("reset", u.reset)
+    policy.act = clock.wrap("policy", policy.act)
+    policy.reset = clock.wrap("policy", policy.reset)
+    if writer is not None:
+        for name in ("add_episode", "flush", "close"):
+            setattr(writer, name, clock.wrap("writing", getattr(writer, name)))
+
+
+# ---- episodes as (seed, actions) -------------------------------------------------------------------
+@dataclass
+class RecordedActions:
+    """What the ceiling needs of one collected episode."""
+
+    key: int
+    seed: int
+    actions: np.ndarray  # (T, A) float32, as stored
+    last_state: np.ndarray | None = None  # observation.state of the last frame (float32), to verify the replay
+
+
+def episodes_from_dataset(root: str | os.PathLike, limit: int | None = None) -> list[RecordedActions]:
+    """(seed, actions, last stored state) of every episode of a finished dataset, in episode order."""
+    from flywheel import datasets
+
+    ds = datasets.open(root)
+    try:
+        table = ds.episodes
+        idx = table.column("episode_index").to_pylist()
+        seeds = table.column("seed").to_pylist()
+        out = []
+        for i, seed in zip(idx, seeds):
+            if limit is not None and len(out) >= limit:
+                break
+            ep = ds.episode(int(i), columns=["action", "observation.state"])
+            state = np.asarray(ep["observation.state"], dtype=np.float32)
+            out.append(RecordedActions(int(i), int(seed), np.asarray(ep["action"], dtype=np.float32),
+                                       state[-1].copy() if len(state) else None))
+        return out
+    finally:
+        with contextlib.suppress(Exception):
+            ds.close()
+
+
+# ---- the engine ceiling ----------------------------------------------------------------------------
+@dataclass
+class CeilingResult:
+    episodes: int
+    steps: int
+    physics_steps: int
+    seconds: float  # physics-only wall time, resets excluded
+    cpu_seconds: float  # the same interval in this thread's CPU time (insensitive to other processes' load)
+    verified: int  # episodes whose replayed state matched the dataset bit for bit (float32)
+    mismatched: list[int] = field(default_factory=list)
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else 0.0
+
+
+def _joint_targets(env, seed: int, actions: np.ndarray) -> tuple[list[np.ndarray], list[list[float]]]:
+    """The joint targets (and virtual-gripper commands) the env applies for each recorded action.
+
+    joint_pos: computed exactly as `RobotTaskEnv.step` does (float32 -> float64, clipped to the limits);
+    ee_delta: read from the env while it replays the actions (targets come from IK on the measured state).
+    """
+    from flywheel.robots.spec import HANDS
+    from flywheel.sim.env import EE_ACTION_WIDTH
+
+    u = env.unwrapped
+    robot = u.robot
+    n = robot.num_dofs
+    if u.control_mode == "joint_pos":
+        acts = actions.astype(np.float64)
+        targets = list(np.clip(acts[:, :n], robot.lower, robot.upper))
+        commands = [[float(c) for c in row[n:]] for row in acts] if u.virtual_grippers else [[]] * len(acts)
+        return targets, commands
+    targets, commands = [], []
+    env.reset(seed=seed)
+    slots = [HANDS.index(h) for h in u.virtual_grippers]
+    for a in actions:
+        env.step(a)
+        targets.append(u._q_target.copy())
+        commands.append([float(a[s * EE_ACTION_WIDTH + 6]) for s in slots])
+    return targets, commands
+
+
+def physics_replay(env, episodes: Iterable[RecordedActions], verify: bool = True) -> CeilingResult:
+    """Re-simulate recorded episodes with physics alone and time only the stepping.
+
+    Per control step: the task's `before_physics` (pushes, grasp assist), `robot.apply_joint_targets` with
+    the target the env applied, then the substeps (with the task's per-substep hook when it has one) -
+    exactly the physics calls of `RobotTaskEnv.step`, nothing else.
+    """
+    u = env.unwrapped
+    robot, scene, task, substeps = u.robot, u.scene, u.task, u.substeps
+    apply, step, before, hook_of = robot.apply_joint_targets, scene.step, task.before_physics, task.substep_hook
+    command = getattr(task, "command_hand", None)
+    perf, cpu = time.perf_counter, time.thread_time
+    total_t = total_cpu = 0.0
+    total_steps, n_eps, verified, mismatched = 0, 0, 0, []
+    for ep in episodes:
+        targets, commands = _joint_targets(env, ep.seed, ep.actions)
+        env.reset(seed=ep.seed)
+        rng = u.np_random
+        last = len(targets) - 1
+        snapshot = None
+        gc_was = gc.isenabled()
+        gc.disable()
+        c0, t0 = cpu(), perf()
+        for k, q in enumerate(targets):
+            if k == last and verify and ep.last_state is not None:
+                pause, cpause = perf(), cpu()
+                snapshot = np.concatenate(robot.joint_state()).astype(np.float32)
+                t0 += perf() - pause  # the check is not stepping: keep it out of the clock
+                c0 += cpu() - cpause
+            for c in commands[k]:
+                command(c)
+            before(k, rng)
+            apply(q)
+            hook = hook_of()
+            if hook is None:
+                step(substeps)
+            else:
+                for _ in range(substeps):
+                    hook()
+                    step(1)
+        total_t += perf() - t0
+        total_cpu += cpu() - c0
+        if gc_was:
+            gc.enable()
+        total_steps += len(targets)
+        n_eps += 1
+        if snapshot is not None:
+            if snapshot.shape == ep.last_state.shape and np.array_equal(snapshot.view(np.uint32), ep.last_state.view(np.uint32)):
+                verified += 1
+            else:
+                mismatched.append(ep.key)
+    return CeilingResult(n_eps, total_steps, total_steps * substeps, total_t, total_cpu, verified, mismatched)
+
+
+# ---- the instrumented single-process pipeline (time split) -------------------------------------------
+@dataclass
+class SplitResult:
+    episodes: int
+    steps: int
+    seconds: float
+    cpu_seconds: float
+    split_s: dict[str, float]
+    bytes_written: int
+    peak_rss_mb: float
+
+    @property
+    def split(self) -> dict[str, float]:
+        return {k: (v / self.seconds if self.seconds > 0 else 0.0) for k, v in self.split_s.items()}
+
+
+def time_split(cfg: dict[str, Any], seeds: list[int], *, instrumented: bool = True, workdir: str | None = None,
+               warmup: int = 1) -> SplitResult:
+    """Run the collector's per-worker loop (`EpisodeRecorder.run` + `StagingWriter.add_episode`) in this
+    process on ``seeds``; with ``instrumented`` every part is timed exclusively (physics, policy, ...)."""
+    from flywheel import datasets
+    from flywheel.collectors.episode_frames import EpisodeRecorder, dataset_features
+    from flywheel.collectors.worker import build_policy, make_env
+
+    env = make_env(cfg)
+    tmp = tempfile.mkdtemp(prefix="flywheel-bench-split-", dir=workdir)
+    try:
+        recorder = EpisodeRecorder(env)
+        policy = build_policy("expert", cfg["task"], env)
+        u = env.unwrapped
+        datasets.create_dataset(tmp, features=dataset_features(env), fps=int(u.control_hz),
+                                robot_type=u.spec_robot.name, task=u.task.describe(),
+                                flywheel_meta={"config": {"bench": "time_split"}})
+        writer = datasets.StagingWriter(tmp, worker="split", episodes_per_file=8)
+        for w in range(warmup):  # first-call costs (imports, buffer growth) are not per-episode costs
+            recorder.run(policy, 10_000_000 + w)
+        clock = SectionClock()
+        if instrumented:
+            instrument(env, policy, writer, clock)
+        steps = 0
+        gc.collect()
+        c0, t0 = time.thread_time(), time.perf_counter()
+        for k, seed in enumerate(seeds):
+            ep = recorder.run(policy, seed)
+            steps += ep.length
+            if ep.finite:
+                writer.add_episode(k, ep.frames, seed=ep.seed, success=ep.success, policy=policy.name,
+                                   terminated=ep.terminated, truncated=ep.truncated)
+        writer.close()
+        total, total_cpu = time.perf_counter() - t0, time.thread_time() - c0
+        split = {k: clock.totals.get(k, 0.0) for k in SPLIT_KEYS if k != "other"}
+        split["other"] = max(0.0, total - sum(split.values()))
+        size = sum(f.stat().st_size for f in Path(tmp, "staging").glob("*.parquet"))
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        return SplitResult(len(seeds), steps, total, total_cpu, split, size, rss)
+    finally:
+        env.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- peak memory of Ray workers -------------------------------------------------------------------------
+def _vm_hwm_mb(pid: int) -> float | None:
+    """Peak resident set size (VmHWM) of a live process, in MiB (Linux); None when unreadable."""
+    try:
+        with open(f"/proc/{int(pid)}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+class RssSampler:
+    """A `collect` callback: after every batch, reads each worker's peak RSS and keeps the maximum."""
+
+    def __init__(self) -> None:
+        self.peak_mb: dict[str, float] = {}
+
+    def __call__(self, state: dict[str, Any]) -> None:
+        for name, pid in (state.get("pids") or {}).items():
+            if pid is None:
+                continue
+            mb = _vm_hwm_mb(pid)
+            if mb is not None and mb > self.peak_mb.get(name, 0.0):
+                self.peak_mb[name] = mb
+
+
+# ---- one pipeline measurement through the real collector -------------------------------------------------
+@dataclass
+class PipelineRun:
+    workers: int
+    episodes: int
+    steps: int
+    seconds: float  # collection loop: first batch handed out -> last episode durable
+    successes: int
+    bytes_on_disk: int  # data/ parquet files of the finished dataset
+    dataset_bytes: int  # the whole dataset folder
+    peak_rss_mb: float | None  # the largest worker's peak RSS
+    worker_busy_s: list[float]
+    dataset: str
+
+
+def _folder_bytes(path: Path, pattern: str = "**/*") -> int:
+    return sum(f.stat().st_size for f in path.glob(pattern) if f.is_file())
+
+
+def run_pipeline(cfg: dict[str, Any], *, workers: int, episodes: int, seed: int, out: Path) -> PipelineRun:
+    """`flywheel.collectors.collect` into ``out`` with ``workers`` Ray workers; times from its own run record."""
+    import json
+
+    from flywheel.collectors.collect import collect
+    from flywheel.datasets import schema
+
+    sampler = RssSampler()
+    summary = collect(cfg["task"], cfg["robot"], episodes, out=str(out), workers=workers, seed=seed, policy="expert",
+                      cameras=cfg.get("cameras") or None, max_steps=cfg.get("max_steps"),
+                      control_mode=cfg.get("control_mode", "joint_pos"), quiet=True, callback=sampler)
+    meta = json.loads((out / schema.FLYWHEEL_META_PATH).read_text())
+    run = meta["runs"][-1]
+    seconds = float(run["collect_s"])
+    busy = [float(w.get("busy_s", 0.0)) for w in run.get("workers", [])]
+    return PipelineRun(workers=workers, episodes=int(summary.episodes), steps=int(summary.frames), seconds=seconds,
+                       successes=int(summary.successes), bytes_on_disk=_folder_bytes(out / schema.DATA_DIR, "**/*.parquet"),
+                       dataset_bytes=_folder_bytes(out), peak_rss_mb=max(sampler.peak_mb.values(), default=None),
+                       worker_busy_s=busy, dataset=str(out))
+
+
+# ---- the whole benchmark -----------------------------------------------------------------------------------
+@dataclass
+class BenchConfig:
+    task: str = "pick_place"
+    robot: str = "panda"
+    workers: tuple[int, ...] = (1, 2)
+    episodes: int = 64
+    camera: tuple[str, ...] = ()
+    control_mode: str = "joint_pos"
+    seed: int = 0
+    repeats: int = 1
+    quick: bool = False
+    max_steps: int | None = None
+    split_episodes: int | None = None  # episodes of the instrumented time-split run (default: min(episodes, 32))
+    keep_data: bool = False
+
+    def env_cfg(self) -> dict[str, Any]:
+        from flywheel.collectors.worker import env_config
+
+        return env_config(self.task, self.robot, self.control_mode, list(self.camera), self.max_steps)
+
+
+QUICK = dict(episodes=24, repeats=1, split_episodes=12)
+
+
+def _median(values: list[float]) -> float:
+    v = sorted(values)
+    n = len(v)
+    return float(v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2]))
+
+
+def run_bench(cfg: BenchConfig, out: str | os.PathLike, *, log: Callable[[str], None] = print,
+              command: str | None = None) -> dict[str, Any]:
+    """Measure everything for one (task, robot, mode, camera) and return the benchmark document (see `report`).
+
+    Order: start Ray once; per repeat, for each W run the collector (W=1 first) and right after the W=1 run
+    replay its episodes physics-only (the ceiling), so ratios compare measurements taken close together;
+    then the instrumented time split. Figures are medians over repeats.
+    """
+    from flywheel.collectors import bench_report
+    from flywheel.collectors import pool as P
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data_root = out / "data"
+    if data_root.exists():
+        shutil.rmtree(data_root)
+    env_cfg = cfg.env_cfg()
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    t_begin = time.time()
+    import ray
+
+    started_ray = P.connect(None, workers=max(cfg.workers))
+    runs: dict[int, list[PipelineRun]] = defaultdict(list)
+    ceilings: list[CeilingResult] = []
+    ceiling_env = None
+    try:
+        from flywheel.collectors.worker import make_env
+
+        ceiling_env = make_env(env_cfg)
+        substeps, control_hz = ceiling_env.unwrapped.substeps, ceiling_env.unwrapped.control_hz
+        for r in range(cfg.repeats):
+            for w in sorted(set(cfg.workers) | {1}):
+                folder = data_root / f"r{r}-w{w}"
+                log(f"bench: pipeline, {w} worker{'s' if w > 1 else ''}, {cfg.episodes} episodes (repeat {r + 1}/{cfg.repeats})")
+                run = run_pipeline(env_cfg, workers=w, episodes=cfg.episodes, seed=cfg.seed, out=folder)
+                runs[w].append(run)
+                log(f"bench:   {run.steps / run.seconds:.0f} steps/s, {run.episodes / run.seconds:.2f} episodes/s")
+                if w == 1:
+                    eps = episodes_from_dataset(folder)
+                    c = physics_replay(ceiling_env, eps)
+                    ceilings.append(c)
+                    log(f"bench: engine ceiling (same {c.episodes} episodes, physics only): {c.steps_per_s:.0f} steps/s, "
+                        f"{c.verified}/{c.episodes} episodes verified bit for bit")
+        n_split = cfg.split_episodes or min(cfg.episodes, 32)
+        log(f"bench: instrumented single-process run for the time split ({n_split} episodes)")
+        split = time_split(env_cfg, [cfg.seed + k for k in range(n_split)], instrumented=True)
+        plain = time_split(env_cfg, [cfg.seed + k for k in range(n_split)], instrumented=False)
+    finally:
+        if ceiling_env is not None:
+            ceiling_env.close()
+        if started_ray:
+            ray.shutdown()
+        if not cfg.keep_data and data_root.exists():
+            shutil.rmtree(data_root, ignore_errors=True)
+    doc = bench_report.build_document(cfg, runs=runs, ceilings=ceilings, split=split, plain=plain,
+                                      substeps=substeps, control_hz=control_hz,
+                                      load_before=load_before, wall_s=time.time() - t_begin, command=command)
+    return doc
+

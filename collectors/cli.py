@@ -1,0 +1,143 @@
+"""``flywheel collect`` and ``flywheel replay`` (plus the commands of other collectors modules).
+
+Ray, PyBullet and pyarrow are imported inside the handlers only, so ``flywheel --help`` stays fast.
+Other modules of this package add their own commands by defining ``add_commands(subparsers)``; they
+are listed in ``EXTRA_COMMAND_MODULES`` and skipped while they do not exist yet.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import shlex
+import sys
+
+EXTRA_COMMAND_MODULES = (
+    "flywheel.collectors.bench",
+    "flywheel.collectors.train",
+    "flywheel.collectors.relabel",
+)
+
+
+def add_commands(subparsers) -> None:
+    c = subparsers.add_parser(
+        "collect", help="collect episodes into a dataset with parallel Ray workers",
+        description="Collect N episodes (episode k runs from seed S+k) with W Ray workers into a LeRobot v3.0 dataset. "
+                    "Runs locally, or on the Ray cluster named by --address / RAY_ADDRESS.")
+    c.add_argument("--task", required=True, help="reach, pick_place, balance")
+    c.add_argument("--robot", default="panda", help="a built-in robot name or a robot spec .toml path (default panda)")
+    c.add_argument("--episodes", "-n", type=int, required=True, help="episodes to collect (with --success-only: successes)")
+    c.add_argument("--workers", "-w", type=int, default=2, help="Ray workers, one CPU each (default 2)")
+    c.add_argument("--out", "-o", required=True, help="dataset folder (new or empty; an unfinished one with --resume)")
+    c.add_argument("--seed", type=int, default=0, help="episode k uses seed SEED+k (default 0)")
+    c.add_argument("--policy", default="expert", help="expert, random, or the path of a learned policy file (default expert)")
+    c.add_argument("--noise", type=float, default=0.0, help="expert noise (target jitter, metres) for diverse demonstrations")
+    c.add_argument("--success-only", action="store_true", help="keep drawing seeds until N successful episodes are stored")
+    c.add_argument("--resume", action="store_true", help="complete an unfinished dataset (same parameters as its first run)")
+    c.add_argument("--camera", nargs="+", default=[], metavar="NAME", help="record images from these cameras")
+    c.add_argument("--max-steps", type=int, default=None, help="episode step limit (default: the task's)")
+    c.add_argument("--control-mode", default="joint_pos", choices=("joint_pos", "ee_delta"))
+    c.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    c.add_argument("--episodes-per-file", type=int, default=16, help="episodes per staging file (what a killed worker can lose)")
+    c.add_argument("--max-restarts", type=int, default=None, help="worker replacements before giving up (default 10 + 2W)")
+    c.add_argument("--json", action="store_true", help="print the summary as JSON")
+    c.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary line")
+    c.set_defaults(handler=cmd_collect)
+
+    r = subparsers.add_parser(
+        "replay", help="re-simulate stored episodes: verify them bit for bit, or render cameras into a new dataset",
+        description="Re-simulate episodes from their stored seed and actions on Ray workers.")
+    r.add_argument("dataset", help="a finished dataset folder")
+    r.add_argument("--episodes", default=None, help="episode indices: 0:100, 5, 1,4,9 or 0:10,20:30 (default all)")
+    r.add_argument("--verify", action="store_true", help="compare observations bit for bit and report mismatches")
+    r.add_argument("--camera", nargs="+", default=[], metavar="NAME", help="render these cameras into a new dataset (--out)")
+    r.add_argument("--out", "-o", default=None, help="where the dataset with images goes (with --camera)")
+    r.add_argument("--workers", "-w", type=int, default=2)
+    r.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    r.add_argument("--resume", action="store_true", help="complete an unfinished --out dataset of an earlier replay")
+    r.add_argument("--json", action="store_true", help="print the report as JSON")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    r.set_defaults(handler=cmd_replay)
+
+    for name in EXTRA_COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:
+                continue
+            raise
+        if hasattr(module, "add_commands"):
+            module.add_commands(subparsers)
+
+
+def _user_error(message: str):
+    from flywheel.cli import UserError
+
+    return UserError(message)
+
+
+def _resume_command() -> str:
+    argv = [a for a in sys.argv[1:]]
+    if "--resume" not in argv:
+        argv.append("--resume")
+    return "flywheel " + " ".join(shlex.quote(a) for a in argv)
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from flywheel.collectors.collect import CollectError, CollectInterrupted, collect
+
+    try:
+        summary = collect(args.task, args.robot, args.episodes, out=args.out, workers=args.workers, seed=args.seed,
+                          policy=args.policy, noise=args.noise, success_only=args.success_only, resume=args.resume,
+                          cameras=args.camera, max_steps=args.max_steps, control_mode=args.control_mode,
+                          address=args.address, quiet=args.quiet, episodes_per_file=args.episodes_per_file,
+                          max_restarts=args.max_restarts)
+    except CollectError as err:
+        raise _user_error(str(err)) from None
+    except CollectInterrupted as err:
+        print(f"flywheel collect: {err}; the dataset is unfinished and resumable:\n  {_resume_command()}",
+              file=sys.stderr)
+        return 130
+    if args.json:
+        import json
+
+        print(json.dumps(summary.to_dict(), indent=2))
+    elif not args.quiet:
+        print(summary.line())
+        for problem in summary.problems:
+            print(f"  dropped: {problem}", file=sys.stderr)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from flywheel.collectors.replay import ReplayError, parse_episodes, replay
+
+    if args.camera and not args.out:
+        raise _user_error("--camera writes a new dataset: give it a folder with --out")
+    if args.out and not args.camera:
+        raise _user_error("--out is for --camera (a new dataset with images); to check episodes use --verify")
+    if not args.verify and not args.camera:
+        args.verify = True  # replay without a job is a verification
+    try:
+        episodes = parse_episodes(args.episodes) if args.episodes else None
+        report = replay(args.dataset, episodes=episodes, verify=args.verify, cameras=args.camera, out=args.out,
+                        workers=args.workers, address=args.address, quiet=args.quiet, resume=args.resume)
+    except ReplayError as err:
+        raise _user_error(str(err)) from None
+    except KeyboardInterrupt:
+        print("flywheel replay: interrupted" + (f"; resume with:\n  {_resume_command()}" if args.out else ""),
+              file=sys.stderr)
+        return 130
+    if args.json:
+        import json
+
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        for index, problems in sorted(report.mismatches.items()):
+            for p in problems:
+                print(f"episode {index}: {p}")
+        if not args.quiet or report.mismatches:
+            print(report.line())
+    return 1 if report.mismatches else 0
+
+
+__all__ = ["add_commands", "cmd_collect", "cmd_replay", "EXTRA_COMMAND_MODULES"]

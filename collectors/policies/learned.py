@@ -1,0 +1,161 @@
+"""Learned policies: the file `flywheel train` writes, loaded as a collector policy.
+
+    policy = load_policy("policy.npz", env)   # checks the policy fits this env, or says why not
+    policy.reset(seed); action = policy.act(observation)
+
+Only numpy is needed to run one, whatever trained it. A policy trained on a robot's native features
+(joint state in, joint targets out) runs only on that robot: `load_policy` compares the env's robot
+name, state names and action names with the ones in the file and refuses another robot with a
+`PolicyMismatch` that says what differs. A policy trained on the canonical cross-embodiment features
+(`observation.ee` ... in, `action.ee` out) runs on any robot whose env uses the end-effector control mode.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+POLICY_FORMAT = "flywheel-policy"
+SUPPORTED_VERSIONS = (1,)
+
+
+class PolicyMismatch(ValueError):
+    """The policy was trained for a different robot, control mode or observation layout than this env's."""
+
+
+def read_policy(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The JSON header and the arrays of a policy file (no pickle involved)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"policy file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as err:
+        raise ValueError(f"{path} is not a flywheel policy file ({err})") from None
+    if "header" not in arrays:
+        raise ValueError(f"{path} is not a flywheel policy file (no header)")
+    header = json.loads(arrays.pop("header").tobytes().decode())
+    if header.get("format") != POLICY_FORMAT:
+        raise ValueError(f"{path} is not a flywheel policy file (format {header.get('format')!r})")
+    if header.get("format_version") not in SUPPORTED_VERSIONS:
+        raise ValueError(f"{path}: policy format version {header.get('format_version')} is not supported "
+                         f"(this flywheel reads {SUPPORTED_VERSIONS})")
+    return header, arrays
+
+
+def _describe(names: list[str] | None, limit: int = 4) -> str:
+    if not names:
+        return "?"
+    shown = ", ".join(names[:limit])
+    return f"{len(names)}: {shown}{', ...' if len(names) > limit else ''}"
+
+
+def check_compatible(header: dict[str, Any], env, source: str = "policy") -> None:
+    """Raise `PolicyMismatch` unless the policy in ``header`` can drive ``env``."""
+    u = env.unwrapped
+    robot = header.get("robot") or {}
+    env_robot = u.spec_robot.name
+    spaces = u.observation_space.spaces
+    if header["features"] == "native":
+        trained = robot.get("name")
+        hint = ("a policy trained on native joint features only drives the robot it was trained on; "
+                "train with --features canonical to deploy across robots")
+        if trained != env_robot:
+            raise PolicyMismatch(f"{source} was trained on robot {trained!r} (native features) and cannot drive robot "
+                                 f"{env_robot!r}: {hint}")
+        want_actions = header["target"]["names"]
+        mode = header.get("control_mode")
+        if mode and mode != u.control_mode:
+            raise PolicyMismatch(f"{source} was trained on {trained!r} data collected with control_mode={mode!r}; "
+                                 f"this env uses control_mode={u.control_mode!r} (make the env with control_mode={mode!r})")
+        if want_actions is not None and list(want_actions) != list(u.action_names):
+            raise PolicyMismatch(f"{source} outputs actions ({_describe(want_actions)}) but this {env_robot!r} env "
+                                 f"takes ({_describe(list(u.action_names))}) (another version of the robot?); {hint}")
+        for feature in header["inputs"]:
+            if feature["key"] == "observation.state" and feature["names"] is not None \
+                    and list(feature["names"]) != list(u.state_names):
+                raise PolicyMismatch(f"{source} reads joint state ({_describe(feature['names'])}) but robot {env_robot!r} "
+                                     f"here has ({_describe(list(u.state_names))}); {hint}")
+        from flywheel.collectors.train import robot_hashes
+
+        env_hashes = robot_hashes(u.spec_robot)
+        changed = [k for k, v in env_hashes.items() if robot.get(k) and v and robot[k] != v]
+        if changed:
+            warnings.warn(f"{source} was trained on a different version of robot {env_robot!r} "
+                          f"({', '.join(changed)} differ); joint and action names match, so it is used anyway", stacklevel=3)
+    else:
+        from flywheel.datasets import schema
+
+        if list(u.action_names) != schema.ee_action_names():
+            raise PolicyMismatch(f"{source} was trained on canonical features and outputs action.ee (end-effector deltas); "
+                                 f"make the env with control_mode='ee_delta' (this env uses {u.control_mode!r})")
+    for feature in header["inputs"]:
+        key = feature["key"][len("observation."):]
+        if key not in spaces:
+            raise PolicyMismatch(f"{source} reads {feature['key']} but robot {env_robot!r} in task {u.task.name!r} "
+                                 f"observes only {', '.join('observation.' + k for k in spaces)}")
+        dim = int(np.prod(spaces[key].shape))
+        if dim != feature["dim"]:
+            raise PolicyMismatch(f"{source} reads {feature['key']} of size {feature['dim']} but this env's has size {dim}")
+    task = header.get("task")
+    if task and task != u.task.name:
+        warnings.warn(f"{source} was trained on task {task!r} and is deployed on task {u.task.name!r}", stacklevel=3)
+
+
+class LearnedPolicy:
+    """An MLP policy from a `flywheel train` file, bound to one env (checked by `load_policy`)."""
+
+    def __init__(self, header: dict[str, Any], arrays: dict[str, np.ndarray], env, path: str | os.PathLike | None = None):
+        self.header = header
+        self.path = Path(path) if path is not None else None
+        self.name = f"learned:{self.path.name}" if self.path is not None else "learned"
+        layers = len(header["model"]["layers"]) - 1
+        self.weights = [(arrays[f"W{i}"].astype(np.float64), arrays[f"b{i}"].astype(np.float64)) for i in range(layers)]
+        self.activation = header["model"]["activation"]
+        self.obs_mean = arrays["obs_mean"].astype(np.float64)
+        self.obs_std = arrays["obs_std"].astype(np.float64)
+        self.act_mean = arrays["act_mean"].astype(np.float64)
+        self.act_std = arrays["act_std"].astype(np.float64)
+        self.keys = [f["key"][len("observation."):] for f in header["inputs"]]
+        pairs = header.get("residual") or []
+        self._res_a = np.array([a for a, _ in pairs], dtype=np.int64)
+        self._res_s = np.array([s for _, s in pairs], dtype=np.int64)
+        space = env.unwrapped.action_space
+        self.low, self.high = space.low.astype(np.float64), space.high.astype(np.float64)
+
+    @property
+    def features(self) -> str:
+        return self.header["features"]
+
+    def reset(self, seed: int | None = None) -> None:
+        """Deterministic: nothing to reseed."""
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Raw (unclipped, non-residual) network output for a batch of flat inputs (N, D_in)."""
+        from flywheel.collectors.train import mlp_forward
+
+        xn = (np.asarray(x, np.float64) - self.obs_mean) / self.obs_std
+        return mlp_forward(self.weights, xn, self.activation) * self.act_std + self.act_mean
+
+    def act(self, observation: dict[str, Any]) -> np.ndarray:
+        x = np.concatenate([np.asarray(observation[k], np.float64).ravel() for k in self.keys])
+        a = self.predict(x[None])[0]
+        if len(self._res_a):
+            a[self._res_a] += np.asarray(observation["state"], np.float64)[self._res_s]
+        return np.clip(a, self.low, self.high).astype(np.float32)
+
+
+def load_policy(path: str | os.PathLike, env) -> LearnedPolicy:
+    """The policy saved at ``path`` (by `flywheel train`), ready to drive ``env``.
+
+    Raises `PolicyMismatch` (a ValueError) when the policy was trained on another robot's native features
+    or for another control mode, naming what differs.
+    """
+    header, arrays = read_policy(path)
+    check_compatible(header, env, source=f"policy {Path(path).name}")
+    return LearnedPolicy(header, arrays, env, path)

@@ -1,0 +1,138 @@
+"""``flywheel dataset ...`` commands: validate, info, export, finalize.
+
+Imports of pyarrow and the exporters stay inside the handlers so ``flywheel --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_commands(subparsers) -> None:
+    """Add the ``dataset`` command group to the main ``flywheel`` parser."""
+    p = subparsers.add_parser("dataset", help="inspect, validate, finalize and export trajectory datasets")
+    sub = p.add_subparsers(dest="dataset_command", metavar="SUBCOMMAND")
+    sub.required = True
+
+    v = sub.add_parser("validate", help="check a dataset against the standard; prints each problem with its file")
+    v.add_argument("path", type=Path)
+    v.set_defaults(handler=cmd_validate)
+
+    i = sub.add_parser("info", help="summary: robot, task, episodes, frames, success rate, size, features")
+    i.add_argument("path", type=Path)
+    i.add_argument("--json", action="store_true", help="print the summary as JSON")
+    i.set_defaults(handler=cmd_info)
+
+    e = sub.add_parser("export", help="export to another format (minari, robomimic)")
+    e.add_argument("path", type=Path)
+    e.add_argument("--format", required=True, choices=("minari", "robomimic"))
+    e.add_argument("--out", required=True, type=Path, help="output folder (minari: a datasets root for MINARI_DATASETS_PATH)")
+    e.add_argument("--dataset-id", help="minari dataset id (default flywheel/<robot>-<task>-v0)")
+    e.add_argument("--action", default="action", help="action feature to export: action (joints) or action.ee (canonical)")
+    e.add_argument("--no-images", action="store_true", help="leave camera images out")
+    e.set_defaults(handler=cmd_export)
+
+    f = sub.add_parser("finalize", help="finish a dataset whose staging area is complete (e.g. after a crashed driver)")
+    f.add_argument("path", type=Path)
+    f.add_argument("--data-file-size-mb", type=float, default=None)
+    f.set_defaults(handler=cmd_finalize)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import validate
+
+    problems = validate(args.path)
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"{args.path}: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"{args.path}: OK")
+    return 0
+
+
+def summary(path: Path) -> dict:
+    """What ``dataset info`` prints, as a dict."""
+    from .reader import open as open_dataset
+
+    ds = open_dataset(path)
+    size = sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+    fw = ds.flywheel
+    return {
+        "path": str(path),
+        "robot": ds.robot_type,
+        "task": ds.task,
+        "episodes": len(ds),
+        "frames": ds.num_frames,
+        "fps": ds.fps,
+        "success_rate": ds.success_rate,
+        "size_bytes": size,
+        "data_files": len(ds.data_files()),
+        "code_version": fw.get("code_version"),
+        "features": {k: {"dtype": v["dtype"], "shape": v["shape"]} for k, v in ds.features.items()},
+    }
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return str(n)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    s = summary(args.path)
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return 0
+    print(f"dataset   {s['path']}")
+    print(f"robot     {s['robot']}")
+    print(f"task      {s['task']}")
+    print(f"episodes  {s['episodes']}")
+    print(f"frames    {s['frames']} at {s['fps']} fps ({s['frames'] / max(s['fps'], 1):.1f} s)")
+    print(f"success   {s['success_rate']:.1%}")
+    print(f"size      {_human(s['size_bytes'])} in {s['data_files']} data file(s)")
+    print("features")
+    width = max(len(k) for k in s["features"])
+    for k, v in s["features"].items():
+        print(f"  {k:<{width}}  {v['dtype']:<8} {v['shape']}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export_minari import OptionalDependencyError
+
+    try:
+        if args.format == "minari":
+            from .export_minari import default_dataset_id, export_minari
+            from .reader import open as open_dataset
+
+            ds = open_dataset(args.path)
+            dataset_id = args.dataset_id or default_dataset_id(ds)
+            folder = export_minari(ds, args.out, dataset_id=dataset_id, action_key=args.action, images=not args.no_images)
+            print(f"wrote {folder}")
+            print(f"load it with: MINARI_DATASETS_PATH={args.out} python -c \"import minari; minari.load_dataset('{dataset_id}')\"")
+        else:
+            from .export_robomimic import export_robomimic
+
+            path = export_robomimic(args.path, args.out, action_key=args.action, images=not args.no_images)
+            print(f"wrote {path}")
+    except OptionalDependencyError as err:
+        from flywheel.cli import UserError
+
+        raise UserError(str(err)) from None
+    return 0
+
+
+def cmd_finalize(args: argparse.Namespace) -> int:
+    from .finalize import finalize
+
+    kwargs = {}
+    if args.data_file_size_mb is not None:
+        kwargs["data_file_size_mb"] = args.data_file_size_mb
+    info = finalize(args.path, **kwargs)
+    print(f"{args.path}: {info['total_episodes']} episodes, {info['total_frames']} frames")
+    return 0

@@ -1,0 +1,242 @@
+"""``flywheel robots list | add | check``: see, add and validate robots.
+
+    flywheel robots list
+    flywheel robots add path/to/robot.urdf [--name N] [--kind K] [--fixed-base|--floating-base]
+                        [--out DIR] [--package-dir NAME=PATH] [--inertia-from-geometry] [--force] [--no-validate]
+    flywheel robots check NAME_OR_SPEC.toml
+
+`add` parses the URDF, infers a spec (every guess written as a comment), writes it where the registry
+finds it (the user robots folder, or --out), then validates it in PyBullet and prints a table. A bad
+URDF is one line naming the file and element, exit status 2; a failed validation is exit status 1.
+"""
+from __future__ import annotations
+
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+
+def add_commands(subparsers) -> None:
+    robots = subparsers.add_parser("robots", help="list, add and check robots (specs are TOML files)",
+                                   description=__doc__.splitlines()[0])
+    sub = robots.add_subparsers(dest="robots_command", metavar="ACTION")
+    sub.required = True
+
+    p_list = sub.add_parser("list", help="built-in and user robots with kind, joints and end-effectors")
+    p_list.set_defaults(handler=cmd_list)
+
+    p_add = sub.add_parser("add", help="infer a spec from a URDF, write it, validate it in PyBullet")
+    p_add.add_argument("path", help="the robot's URDF file")
+    p_add.add_argument("--name", help="registry name (default: from the URDF)")
+    p_add.add_argument("--kind", choices=("humanoid", "arm", "quadruped", "hand", "mobile"), help="override the inferred kind")
+    base = p_add.add_mutually_exclusive_group()
+    base.add_argument("--fixed-base", dest="fixed_base", action="store_const", const=True, default=None,
+                      help="bolt the base to the world")
+    base.add_argument("--floating-base", dest="fixed_base", action="store_const", const=False, help="a free base")
+    p_add.add_argument("--out", help="folder for the spec (default: the user robots folder)")
+    p_add.add_argument("--package-dir", action="append", default=[], metavar="NAME=PATH",
+                       help="where package://NAME lives (repeatable)")
+    p_add.add_argument("--inertia-from-geometry", action="store_true",
+                       help="let PyBullet compute inertias from the collision shapes (for URDFs with placeholder tensors)")
+    p_add.add_argument("--force", action="store_true", help="overwrite an existing spec / shadow a robot of the same name")
+    p_add.add_argument("--no-validate", action="store_true", help="write the spec without the PyBullet checks")
+    p_add.set_defaults(handler=cmd_add)
+
+    p_check = sub.add_parser("check", help="re-run the PyBullet validation of a robot (after editing its spec)")
+    p_check.add_argument("robot", help="a robot name or the path of a spec file")
+    p_check.set_defaults(handler=cmd_check)
+
+
+def _user_error(message: str):
+    from flywheel.cli import UserError
+
+    return UserError(message)
+
+
+# ---- list ---------------------------------------------------------------------------------------
+def cmd_list(args) -> int:
+    from flywheel.robots import registry
+    from flywheel.robots.spec import SpecError
+
+    rows = [("name", "kind", "joints", "end-effectors", "grippers", "model")]
+    for name in registry.names():
+        try:
+            spec = registry.get(name)
+        except (SpecError, OSError, ValueError) as err:
+            rows.append((name, "?", "-", "-", "-", f"error: {err}"))
+            continue
+        ees = ", ".join(f"{k}={v.link or v.joint}" for k, v in spec.end_effectors.items()) or "-"
+        grippers = ", ".join(spec.grippers) or "-"
+        rows.append((spec.name, spec.kind, str(len(spec.joints)), ees, grippers, spec.model))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for i, row in enumerate(rows):
+        print("  ".join(f"{c:<{w}}" for c, w in zip(row[:5], widths)) + "  " + row[5])
+        if i == 0:
+            print("  ".join("-" * w for w in widths) + "  " + "-" * 5)
+    dirs = ", ".join(str(d) for d in registry.search_dirs())
+    print(f"\n{len(rows) - 1} robot(s); searched: {dirs}")
+    return 0
+
+
+# ---- add ----------------------------------------------------------------------------------------
+def cmd_add(args) -> int:
+    from flywheel.robots import registry
+    from flywheel.robots.infer import infer_spec
+    from flywheel.robots.spec import SpecError, spec_from_dict
+    from flywheel.robots.spec_writer import render_spec, write_spec_file
+    from flywheel.robots.urdf import URDFError, parse_package_dirs, parse_urdf
+    from flywheel.robots.validate import quiet
+
+    path = Path(args.path).expanduser()
+    try:
+        package_dirs = parse_package_dirs(args.package_dir)
+        model = parse_urdf(path, package_dirs=package_dirs)
+    except URDFError as err:
+        raise _user_error(str(err)) from None
+    except ValueError as err:
+        raise _user_error(str(err)) from None
+    name = args.name
+    if name is not None and (not name or not all(c.isalnum() or c in "_-" for c in name)):
+        raise _user_error(f"--name {name!r}: use letters, digits, '_' or '-'")
+    with quiet():
+        inference = infer_spec(model, name=name, kind=args.kind, fixed_base=args.fixed_base,
+                               inertia_from_file=not args.inertia_from_geometry)
+    spec_dict = inference.spec
+    name = spec_dict["name"]
+    out_dir = Path(args.out).expanduser() if args.out else registry.user_robots_dir()
+    dest = (out_dir / f"{name}.toml").absolute()
+    if dest.exists() and not args.force:
+        raise _user_error(f"{dest} already exists; pass --force to overwrite it or --name to choose another name")
+    existing = {n: p for n, p in registry._spec_files().items()}
+    if name in existing and existing[name].absolute() != dest and not args.force:
+        raise _user_error(f"a robot named {name!r} already exists ({existing[name]}); pass --name to choose another "
+                          "name, or --force to shadow it")
+
+    model_path = _pybullet_loadable_model(model, out_dir, name)
+    if model_path != model.path:
+        spec_dict["model"] = str(model_path)
+        inference.guesses.insert(0, type(inference.guesses[0])("model", (
+            f"a copy of {model.path} with every mesh path made absolute, because PyBullet cannot search "
+            "package folders; run 'flywheel robots add' again after changing the original")))
+    notes: dict[str, list[str]] = {}
+    for g in inference.guesses:
+        notes.setdefault(g.field, []).append(g.text)
+    header = [f"Robot spec written by 'flywheel robots add' from {model.path}.",
+              "Every inferred value has a '# guess:' comment saying why. Correct what is wrong, then run:",
+              f"    flywheel robots check {name}"]
+    text = render_spec(spec_dict, notes, {j.name: j.range() for j in model.joints.values()}, header)
+    try:
+        spec_from_dict(tomllib.loads(text), source=dest)  # what we write must read back
+    except (SpecError, tomllib.TOMLDecodeError) as err:
+        raise _user_error(f"internal error: the inferred spec does not read back ({err}); please report this") from None
+    try:
+        write_spec_file(dest, text)
+    except OSError as err:
+        raise _user_error(f"cannot write {dest}: {err.strerror or err}") from None
+
+    n_movable = len(model.movable_joints())
+    print(f"parsed {model.path}: {len(model.links)} links, {len(model.joints)} joints ({n_movable} movable)")
+    print(f"wrote {dest}")
+    print("\nguesses (also in the spec as comments):")
+    for g in inference.guesses:
+        print(f"  {g.field:<26} {g.text}")
+    on_path = any(_same_dir(out_dir, d) for d in registry.search_dirs())
+    if not on_path:
+        print(f"\nnote: {out_dir} is not searched by the registry; add it with  export FLYWHEEL_ROBOTS_PATH={out_dir.absolute()}"
+              f"  (or use the spec path {dest} as the robot name)")
+    if args.no_validate:
+        print(f"\nnot validated (--no-validate); run: flywheel robots check {name if on_path else dest}")
+        return 0
+    return _validate_and_report(dest, model, package_dirs, name if on_path else str(dest))
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.expanduser().resolve() == b.expanduser().resolve()
+    except OSError:
+        return False
+
+
+def _pybullet_loadable_model(model, out_dir: Path, name: str) -> Path:
+    """The URDF itself when PyBullet finds its meshes (relative to the file), else a copy with absolute mesh paths."""
+    import xml.etree.ElementTree as ET
+
+    from flywheel.robots.urdf import read_urdf_text
+
+    def pybullet_finds(filename: str) -> bool:
+        rel = filename[len("package://"):] if filename.startswith("package://") else filename
+        rel = rel[len("file://"):] if rel.startswith("file://") else rel
+        cand = Path(rel)
+        return (cand if cand.is_absolute() else model.path.parent / cand).is_file()
+
+    meshes = model.meshes()
+    if all(g.path is None or pybullet_finds(g.filename) for g in meshes):
+        return model.path
+    data, _ = read_urdf_text(model.path)
+    root = ET.fromstring(data)
+    resolved = {g.filename: g.path for g in meshes if g.path is not None}
+    for mesh in root.iter("mesh"):
+        fn = mesh.get("filename")
+        if fn in resolved:
+            mesh.set("filename", str(resolved[fn]))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    copy = (out_dir / f"{name}.urdf").absolute()
+    ET.ElementTree(root).write(copy, encoding="utf-8", xml_declaration=True)
+    return copy
+
+
+def _validate_and_report(spec_path: Path, model, package_dirs, display_name: str) -> int:
+    from flywheel.robots.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(spec_path)
+    except SpecError as err:
+        raise _user_error(str(err)) from None
+    return _report(spec, model, package_dirs, display_name)
+
+
+def _report(spec, model, package_dirs, display_name: str) -> int:
+    from flywheel.robots.validate import format_table, overall, validate
+
+    print(f"\nvalidating {spec.name!r} in PyBullet ...", flush=True)
+    start = time.perf_counter()
+    checks = validate(spec, model=model, package_dirs=package_dirs)
+    print()
+    print(format_table(checks))
+    verdict = overall(checks)
+    counts = {s: sum(c.status == s for c in checks) for s in ("pass", "warn", "fail", "skip")}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    print(f"\nresult: {verdict.upper()} ({summary}) in {time.perf_counter() - start:.1f} s")
+    if verdict != "fail":
+        if spec.hands:
+            print(f"use it: gymnasium.make(\"flywheel/Reach-v0\", robot=\"{display_name}\")")
+        print(f"after editing the spec: flywheel robots check {display_name}")
+    else:
+        print(f"fix what failed in {spec.source}, then: flywheel robots check {display_name}")
+    return 1 if verdict == "fail" else 0
+
+
+# ---- check --------------------------------------------------------------------------------------
+def cmd_check(args) -> int:
+    from flywheel.robots import registry
+    from flywheel.robots.spec import SpecError
+
+    try:
+        spec = registry.get(args.robot)
+    except (SpecError, KeyError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        raise _user_error(message) from None
+    print(f"checking {spec.name!r} from {spec.source}")
+    return _report(spec, None, None, args.robot)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m flywheel.robots.cli ...` is `flywheel robots ...`."""
+    from flywheel.cli import main as flywheel_main
+
+    return flywheel_main(["robots", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -174,12 +174,16 @@ def _joint_targets(env, seed: int, actions: np.ndarray) -> tuple[list[np.ndarray
     return targets, commands
 
 
-def physics_replay(env, episodes: Iterable[RecordedActions], verify: bool = True) -> CeilingResult:
+def physics_replay(env, episodes: Iterable[RecordedActions], verify: bool = True, capture_env=None) -> CeilingResult:
     """Re-simulate recorded episodes with physics alone and time only the stepping.
 
     Per control step: the task's `before_physics` (pushes, grasp assist), `robot.apply_joint_targets` with
     the target the env applied, then the substeps (with the task's per-substep hook when it has one) -
     exactly the physics calls of `RobotTaskEnv.step`, nothing else.
+
+    Give ``env`` fresh and the episodes in the order one worker collected them: the env then has the same
+    history as the worker's (an episode can depend on the one before it where a reset leaves contact state
+    behind). ``capture_env`` (ee_delta only: where the IK targets are read) keeps that history untouched.
     """
     u = env.unwrapped
     robot, scene, task, substeps = u.robot, u.scene, u.task, u.substeps
@@ -189,7 +193,7 @@ def physics_replay(env, episodes: Iterable[RecordedActions], verify: bool = True
     total_t = total_cpu = 0.0
     total_steps, n_eps, verified, mismatched = 0, 0, 0, []
     for ep in episodes:
-        targets, commands = _joint_targets(env, ep.seed, ep.actions)
+        targets, commands = _joint_targets(capture_env if capture_env is not None else env, ep.seed, ep.actions)
         env.reset(seed=ep.seed)
         rng = u.np_random
         last = len(targets) - 1
@@ -244,10 +248,37 @@ class SplitResult:
         return {k: (v / self.seconds if self.seconds > 0 else 0.0) for k, v in self.split_s.items()}
 
 
+def naive_render(env) -> Callable[[], tuple[dict, dict]]:
+    """The camera baseline of issue 7: every control step, view and projection matrices recomputed and the full
+    TinyRenderer image (segmentation mask included) read back, with the model's stock meshes."""
+    import pybullet as p
+
+    rig = env.unwrapped.cameras
+
+    def render():
+        rgb = {}
+        for cam in rig.cameras:
+            s = cam.spec
+            if cam.view is not None:
+                view = p.computeViewMatrix(s.position, s.target, s.up)
+            else:
+                cam_view, cam.view = cam.view, None
+                view = rig._view(cam)
+                cam.view = cam_view
+            projection = p.computeProjectionMatrixFOV(s.fov, s.width / s.height, s.near, s.far)
+            _, _, pixels, _, _ = p.getCameraImage(s.width, s.height, view, projection, renderer=p.ER_TINY_RENDERER,
+                                                  physicsClientId=rig.client)
+            rgb[s.name] = np.asarray(pixels, dtype=np.uint8).reshape(s.height, s.width, 4)[:, :, :3].copy()
+        return rgb, {}
+
+    return render
+
+
 def time_split(cfg: dict[str, Any], seeds: list[int], *, instrumented: bool = True, workdir: str | None = None,
-               warmup: int = 1) -> SplitResult:
+               warmup: int = 1, naive_camera: bool = False) -> SplitResult:
     """Run the collector's per-worker loop (`EpisodeRecorder.run` + `StagingWriter.add_episode`) in this
-    process on ``seeds``; with ``instrumented`` every part is timed exclusively (physics, policy, ...)."""
+    process on ``seeds``; with ``instrumented`` every part is timed exclusively (physics, policy, ...).
+    ``naive_camera`` swaps the camera rig for `naive_render` (the rendering baseline)."""
     from flywheel import datasets
     from flywheel.collectors.episode_frames import EpisodeRecorder, dataset_features
     from flywheel.collectors.worker import build_policy, make_env
@@ -265,6 +296,8 @@ def time_split(cfg: dict[str, Any], seeds: list[int], *, instrumented: bool = Tr
         for w in range(warmup):  # first-call costs (imports, buffer growth) are not per-episode costs
             recorder.run(policy, 10_000_000 + w)
         clock = SectionClock()
+        if naive_camera and env.unwrapped.cameras is not None:
+            env.unwrapped.cameras.render = naive_render(env)
         if instrumented:
             instrument(env, policy, writer, clock)
         steps = 0
@@ -369,7 +402,7 @@ class BenchConfig:
     repeats: int = 1
     quick: bool = False
     max_steps: int | None = None
-    split_episodes: int | None = None  # episodes of the instrumented time-split run (default: min(episodes, 32))
+    split_episodes: int | None = None  # episodes of the in-process runs (default: all, the ceiling's episodes)
     keep_data: bool = False
 
     def env_cfg(self) -> dict[str, Any]:
@@ -378,7 +411,7 @@ class BenchConfig:
         return env_config(self.task, self.robot, self.control_mode, list(self.camera), self.max_steps)
 
 
-QUICK = dict(episodes=24, repeats=1, split_episodes=12)
+QUICK = dict(episodes=24, repeats=1)
 
 
 def _median(values: list[float]) -> float:
@@ -411,12 +444,16 @@ def run_bench(cfg: BenchConfig, out: str | os.PathLike, *, log: Callable[[str], 
     started_ray = P.connect(None, workers=max(cfg.workers))
     runs: dict[int, list[PipelineRun]] = defaultdict(list)
     ceilings: list[CeilingResult] = []
-    ceiling_env = None
+    capture_env = None
     try:
         from flywheel.collectors.worker import make_env
 
-        ceiling_env = make_env(env_cfg)
-        substeps, control_hz = ceiling_env.unwrapped.substeps, ceiling_env.unwrapped.control_hz
+        probe = make_env(env_cfg)
+        substeps, control_hz = probe.unwrapped.substeps, probe.unwrapped.control_hz
+        if cfg.control_mode == "joint_pos":
+            probe.close()
+        else:
+            capture_env = probe  # reads the IK targets the env applied, leaving the ceiling env's history alone
         for r in range(cfg.repeats):
             for w in sorted(set(cfg.workers) | {1}):
                 folder = data_root / f"r{r}-w{w}"
@@ -426,22 +463,31 @@ def run_bench(cfg: BenchConfig, out: str | os.PathLike, *, log: Callable[[str], 
                 log(f"bench:   {run.steps / run.seconds:.0f} steps/s, {run.episodes / run.seconds:.2f} episodes/s")
                 if w == 1:
                     eps = episodes_from_dataset(folder)
-                    c = physics_replay(ceiling_env, eps)
+                    ceiling_env = make_env(env_cfg)  # fresh, like the worker's: same history, same episodes
+                    try:
+                        c = physics_replay(ceiling_env, eps, capture_env=capture_env)
+                    finally:
+                        ceiling_env.close()
                     ceilings.append(c)
                     log(f"bench: engine ceiling (same {c.episodes} episodes, physics only): {c.steps_per_s:.0f} steps/s, "
                         f"{c.verified}/{c.episodes} episodes verified bit for bit")
-        n_split = cfg.split_episodes or min(cfg.episodes, 32)
-        log(f"bench: instrumented single-process run for the time split ({n_split} episodes)")
-        split = time_split(env_cfg, [cfg.seed + k for k in range(n_split)], instrumented=True)
-        plain = time_split(env_cfg, [cfg.seed + k for k in range(n_split)], instrumented=False)
+        n_split = cfg.split_episodes or cfg.episodes
+        seeds = [cfg.seed + k for k in range(n_split)]
+        log(f"bench: single-process runs of one worker's loop, plain and instrumented ({n_split} episodes)")
+        plain = time_split(env_cfg, seeds, instrumented=False)
+        split = time_split(env_cfg, seeds, instrumented=True)
+        naive = None
+        if cfg.camera:
+            log(f"bench: camera baseline, naive rendering every control step ({n_split} episodes)")
+            naive = time_split(env_cfg, seeds, instrumented=False, naive_camera=True)
     finally:
-        if ceiling_env is not None:
-            ceiling_env.close()
+        if capture_env is not None:
+            capture_env.close()
         if started_ray:
             ray.shutdown()
         if not cfg.keep_data and data_root.exists():
             shutil.rmtree(data_root, ignore_errors=True)
-    doc = bench_report.build_document(cfg, runs=runs, ceilings=ceilings, split=split, plain=plain,
+    doc = bench_report.build_document(cfg, runs=runs, ceilings=ceilings, split=split, plain=plain, naive=naive,
                                       substeps=substeps, control_hz=control_hz,
                                       load_before=load_before, wall_s=time.time() - t_begin, command=command)
     return doc

@@ -1,21 +1,12 @@
-"""``flywheel collect`` and ``flywheel replay`` (plus the commands of other collectors modules).
+"""``flywheel collect`` and ``flywheel replay``.
 
 Ray, PyBullet and pyarrow are imported inside the handlers only, so ``flywheel --help`` stays fast.
-Other modules of this package add their own commands by defining ``add_commands(subparsers)``; they
-are listed in ``EXTRA_COMMAND_MODULES`` and skipped while they do not exist yet.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import shlex
 import sys
-
-EXTRA_COMMAND_MODULES = (
-    "flywheel.collectors.bench",
-    "flywheel.collectors.train",
-    "flywheel.collectors.relabel",
-)
 
 
 def add_commands(subparsers) -> None:
@@ -58,16 +49,6 @@ def add_commands(subparsers) -> None:
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     r.set_defaults(handler=cmd_replay)
 
-    for name in EXTRA_COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:
-                continue
-            raise
-        if hasattr(module, "add_commands"):
-            module.add_commands(subparsers)
-
 
 def _user_error(message: str):
     from flywheel.cli import UserError
@@ -75,11 +56,23 @@ def _user_error(message: str):
     return UserError(message)
 
 
-def _resume_command() -> str:
-    argv = [a for a in sys.argv[1:]]
-    if "--resume" not in argv:
-        argv.append("--resume")
-    return "flywheel " + " ".join(shlex.quote(a) for a in argv)
+def _resume_command(args: argparse.Namespace, command: str) -> str:
+    """The command that completes this run: the same parameters plus --resume (rebuilt from the parsed args)."""
+    parts = ["flywheel", command]
+    skip = {"command", "handler", "resume", "json", "quiet"}
+    for key, value in vars(args).items():
+        if key in skip or value is None or value is False or value == []:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if key == "dataset":
+            parts.append(str(value))
+        elif value is True:
+            parts.append(flag)
+        elif isinstance(value, list):
+            parts += [flag, *map(str, value)]
+        else:
+            parts += [flag, str(value)]
+    return " ".join(shlex.quote(p) for p in parts + ["--resume"])
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
@@ -94,8 +87,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
     except CollectError as err:
         raise _user_error(str(err)) from None
     except CollectInterrupted as err:
-        print(f"flywheel collect: {err}; the dataset is unfinished and resumable:\n  {_resume_command()}",
-              file=sys.stderr)
+        resume = _resume_command(args, "collect")
+        print(f"flywheel collect: {err}; the dataset is unfinished and resumable:\n  {resume}", file=sys.stderr)
         return 130
     if args.json:
         import json
@@ -124,7 +117,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except ReplayError as err:
         raise _user_error(str(err)) from None
     except KeyboardInterrupt:
-        print("flywheel replay: interrupted" + (f"; resume with:\n  {_resume_command()}" if args.out else ""),
+        print("flywheel replay: interrupted" + (f"; resume with:\n  {_resume_command(args, 'replay')}" if args.out else ""),
               file=sys.stderr)
         return 130
     if args.json:
@@ -140,4 +133,4 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 1 if report.mismatches else 0
 
 
-__all__ = ["add_commands", "cmd_collect", "cmd_replay", "EXTRA_COMMAND_MODULES"]
+__all__ = ["add_commands", "cmd_collect", "cmd_replay"]

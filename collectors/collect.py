@@ -65,6 +65,7 @@ class CollectSummary:
     restarts: int
     dropped_nonfinite: int
     dropped_crash: int
+    dropped_error: int
     success_only: bool
     yield_rate: float | None
     workers: list[dict[str, Any]] = field(default_factory=list)
@@ -79,9 +80,10 @@ class CollectSummary:
                  f"{self.elapsed:.1f} s", f"{len(self.workers)} workers", f"{self.restarts} restarts"]
         if self.resumed:
             parts.append(f"{self.resumed} resumed")
-        if self.dropped_nonfinite or self.dropped_crash:
-            parts.append(f"{self.dropped_nonfinite + self.dropped_crash} dropped "
-                         f"({self.dropped_nonfinite} non-finite, {self.dropped_crash} crashed)")
+        dropped = self.dropped_nonfinite + self.dropped_crash + self.dropped_error
+        if dropped:
+            parts.append(f"{dropped} dropped ({self.dropped_nonfinite} non-finite, {self.dropped_error} raised, "
+                         f"{self.dropped_crash} crashed their worker)")
         if self.success_only and self.yield_rate is not None:
             parts.append(f"yield {self.yield_rate:.1%} of {self.attempted} attempts")
         return "collected " + ", ".join(parts) + f" -> {self.dataset}"
@@ -180,6 +182,13 @@ def _jsonable(x):
     return str(x)
 
 
+def _absolute_if_path(robot: Any) -> str:
+    text = os.fspath(robot)
+    if text.endswith(".toml") or os.sep in text:  # a spec file, not a registry name (as flywheel.robots.get decides)
+        return str(Path(text).expanduser().absolute())
+    return text
+
+
 def _check_args(episodes, workers, seed, noise, max_steps, episodes_per_file) -> None:
     def is_int(v):
         return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
@@ -251,7 +260,7 @@ class _Book:
                 self.status[k], self.success[k], self.length[k] = DURABLE, ok, length
                 self.resumed += 1
         self.attempted = self.attempt_successes = 0
-        self.dropped_nonfinite = self.dropped_crash = 0
+        self.dropped_nonfinite = self.dropped_crash = self.dropped_error = 0
         self.busy_s = 0.0
         self.problems: list[str] = []  # a few examples of why episodes were dropped
         self.prefix = 0  # success-only: every key below it has a known outcome
@@ -335,7 +344,10 @@ class _Book:
                 self.status[k] = FAILED
             else:
                 self.status[k] = DROPPED
-                self.dropped_nonfinite += 1
+                if code == W.ERRORED:
+                    self.dropped_error += 1
+                else:
+                    self.dropped_nonfinite += 1
                 dropped += 1
         return stored, ok, dropped
 
@@ -429,7 +441,11 @@ def collect(task: str, robot: str = "panda", episodes: int = 100, *, out: str | 
     """
     t_start = time.time()
     _check_args(episodes, workers, seed, noise, max_steps, episodes_per_file)
-    out = Path(out).expanduser()
+    # workers may run with another working directory (or on other machines): hand them absolute paths
+    out = Path(out).expanduser().absolute()
+    robot = _absolute_if_path(robot)
+    if isinstance(policy, (str, os.PathLike)) and os.fspath(policy) not in ("expert", "random"):
+        policy = str(Path(policy).expanduser().absolute())
     cameras = list(cameras or [])
     plan = plan_run(task=task, robot=robot, episodes=episodes, seed=seed, policy=policy, noise=noise,
                     success_only=success_only, cameras=cameras, max_steps=max_steps, control_mode=control_mode)
@@ -551,6 +567,9 @@ def _drive(pool, book: _Book, progress, callback, on_result: Callable[[dict], No
         if book.success_only and book.attempted >= 200 and book.attempt_successes == 0:
             raise CollectError(f"success-only: no success in the first {book.attempted} episodes; "
                                "this policy does not solve the task, so the run would never end")
+        if book.dropped_error > 5 and book.dropped_error > 0.05 * book.attempted:
+            raise CollectError(f"{book.dropped_error} of {book.attempted} episodes raised an exception "
+                               f"(e.g. {book.problems[0] if book.problems else 'see the worker logs'}); stopping")
         if book.finished():
             return
         inflight_keys = sum(len(t.keys) for s in pool.slots for t in s.inflight if t.kind == "run")
@@ -611,7 +630,8 @@ def _drive(pool, book: _Book, progress, callback, on_result: Callable[[dict], No
         stored = book.count(DURABLE, BUFFERED)
         progress.update(done, success_rate=None if book.success_only else book.stored_successes() / max(stored, 1),
                         yield_rate=book.attempt_successes / max(book.attempted, 1) if book.success_only else None,
-                        alive=pool.alive(), restarts=pool.restarts, dropped=book.dropped_nonfinite + book.dropped_crash,
+                        alive=pool.alive(), restarts=pool.restarts,
+                        dropped=book.dropped_nonfinite + book.dropped_crash + book.dropped_error,
                         **(postfix() if postfix is not None else {}))
         if callback is not None:
             callback({"done": book.done_count(), "requested": book.n, "attempted": book.attempted,
@@ -664,6 +684,7 @@ def _record_run(out: Path, book: _Book, pool, t_start: float, loop_s: float, *, 
         "restarts": int(pool.restarts) if pool is not None else 0,
         "dropped_nonfinite": int(book.dropped_nonfinite),
         "dropped_crash": int(book.dropped_crash),
+        "dropped_error": int(book.dropped_error),
         "interrupted": interrupted,
         "error": error,
         "workers": _worker_figures(pool),
@@ -681,7 +702,8 @@ def _finish(out: Path, book: _Book, pool, plan: RunPlan, t_start: float, loop_s:
     staged_total = book.count(DURABLE)
     _record_run(out, book, pool, t_start, loop_s, interrupted=False)
     if staged_total == 0:
-        raise CollectError(f"no episodes were kept ({book.dropped_nonfinite} non-finite, {book.dropped_crash} crashed); "
+        raise CollectError(f"no episodes were kept ({book.dropped_nonfinite} non-finite, {book.dropped_error} raised, "
+                           f"{book.dropped_crash} crashed); "
                            f"{out} stays unfinished")
     try:
         if success_only:  # exactly the first N successful keys; successes staged beyond them are left out
@@ -703,7 +725,8 @@ def _finish(out: Path, book: _Book, pool, plan: RunPlan, t_start: float, loop_s:
         success_rate=successes / episodes if episodes else 0.0, frames=int(info.get("total_frames", 0)),
         elapsed=elapsed, episodes_per_s=(book.attempted / loop_s) if loop_s > 0 and book.attempted else 0.0,
         attempted=book.attempted, resumed=book.resumed, restarts=pool.restarts if pool is not None else 0,
-        dropped_nonfinite=book.dropped_nonfinite, dropped_crash=book.dropped_crash, success_only=success_only,
+        dropped_nonfinite=book.dropped_nonfinite, dropped_crash=book.dropped_crash, dropped_error=book.dropped_error,
+        success_only=success_only,
         yield_rate=(book.attempt_successes / book.attempted) if success_only and book.attempted else None,
         workers=_worker_figures(pool), problems=list(book.problems),
     )

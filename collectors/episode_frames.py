@@ -36,6 +36,7 @@ IMAGE_PREFIX = "observation.images."
 BASE_NAMES = ["x", "y", "z", "qx", "qy", "qz", "qw", "vx", "vy", "vz", "wx", "wy", "wz"]
 GOAL_NAMES = ["x", "y", "z"]
 STEP_KEYS = ("next.reward", "next.done", "next.truncated", "next.success")
+OBS_ORDER = ("state", "ee", "ee_mask", "base", "goal", "env_state")
 
 
 def _obs_feature_key(key: str) -> str:
@@ -49,7 +50,11 @@ def dataset_features(env) -> dict[str, dict[str, Any]]:
     u = env.unwrapped
     features: dict[str, dict[str, Any]] = {}
     canonical = schema.canonical_features()
-    for key, space in u.observation_space.spaces.items():
+    spaces = u.observation_space.spaces  # gymnasium sorts Dict keys; the dataset lists state first, images last
+    order = [k for k in OBS_ORDER if k in spaces] + sorted(k for k in spaces if k not in OBS_ORDER and k != "images")
+    order += ["images"] if "images" in spaces else []
+    for key in order:
+        space = spaces[key]
         if key == "depth":
             continue  # depth maps are not part of the dataset standard yet
         if key == "images":

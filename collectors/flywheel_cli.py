@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def _hidden(text: str) -> tuple[int, ...]:

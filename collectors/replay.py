@@ -167,11 +167,14 @@ def replay(dataset: str | os.PathLike, episodes: Iterable[Any] | slice | None = 
         out_path = None
         staged_positions: dict[int, tuple[bool, int]] = {}
         if out is not None:
-            out_path = Path(out).expanduser()
+            out_path = Path(out).expanduser().absolute()
             if out_path.resolve() == Path(dataset).resolve():
                 raise ReplayError("--out must be a new folder, not the dataset being replayed")
-            features = dict(source_features)
-            features.update({k: ft for k, ft in new_features.items() if k.startswith("observation.images.")})
+            images = {k: ft for k, ft in new_features.items() if k.startswith("observation.images.")}
+            obs = [k for k in source_features if k.startswith("observation.")]
+            features = {k: source_features[k] for k in obs}  # observations, then the new images, then the rest
+            features.update(images)
+            features.update({k: ft for k, ft in source_features.items() if k not in features})
             meta = {k: v for k, v in (ds.flywheel or {}).items() if k not in ("dataset", "workers", "runs",
                                                                                 "flywheel_format", "code_version")}
             meta["config"] = dict(cfg, cameras=stored_cams + cameras)

@@ -313,6 +313,14 @@ def load_training_data(paths: Sequence[str | os.PathLike], config: TrainConfig) 
     if not paths:
         raise TrainError("no datasets given")
     dss = [fd.open(p) for p in paths]
+    try:
+        return _load(dss, config)
+    finally:
+        for ds in dss:
+            ds.close()
+
+
+def _load(dss: list, config: TrainConfig) -> TrainingData:
     mode = config.features
     target_key = TARGETS[mode]
     for ds in dss:

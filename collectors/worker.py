@@ -21,6 +21,7 @@ import numpy as np
 STORED = 1  # added to the staging writer (durable once listed in "flushed")
 FAILED = 2  # success-only: ran to the end without success, not stored
 DROPPED = 3  # non-finite values: never written
+ERRORED = 4  # the policy or the env raised during the episode: never written
 
 
 def env_config(task: str, robot: str, control_mode: str = "joint_pos", cameras=(), max_steps: int | None = None,
@@ -109,7 +110,17 @@ class CollectorWorker(_EnvWorker):
         out_keys, codes, successes, lengths, flushed = [], [], [], [], []
         problems: list[str] = []
         for key in keys:
-            ep = self.recorder.run(self.policy, self.seed0 + int(key))
+            try:
+                ep = self.recorder.run(self.policy, self.seed0 + int(key))
+            except Exception as err:  # one bad episode must not end the run; the driver stops if it is every one
+                out_keys.append(int(key))
+                successes.append(False)
+                lengths.append(0)
+                codes.append(ERRORED)
+                if len(problems) < 3:
+                    text = f"{type(err).__name__}: {err}".splitlines()[0]
+                    problems.append(f"episode {key} (seed {self.seed0 + int(key)}) raised {text}")
+                continue
             out_keys.append(int(key))
             successes.append(bool(ep.success))
             lengths.append(int(ep.length))
@@ -121,12 +132,12 @@ class CollectorWorker(_EnvWorker):
             if self.success_only and not ep.success:
                 codes.append(FAILED)
                 continue
+            self.writer.add_episode(int(key), ep.frames, seed=ep.seed, success=ep.success, policy=self.policy_label,
+                                    terminated=ep.terminated, truncated=ep.truncated)
             codes.append(STORED)
             if not self._unflushed:
                 self._oldest_unflushed = time.monotonic()
             self._unflushed.append(int(key))
-            self.writer.add_episode(int(key), ep.frames, seed=ep.seed, success=ep.success, policy=self.policy_label,
-                                    terminated=ep.terminated, truncated=ep.truncated)
             if self.writer.buffered == 0:  # the writer wrote a file: everything added so far is durable
                 flushed.extend(self._unflushed)
                 self._unflushed.clear()
@@ -205,14 +216,14 @@ class ReplayWorker(_EnvWorker):
             if self.images:
                 frames.update(self.ds.episode(i, columns=self.images))
             frames.update({k: ep.frames[k] for k in self._out_features if k not in frames})  # new: rendered now
-            if not self._unflushed:
-                self._oldest_unflushed = time.monotonic()
-            self._unflushed.append(int(pos))
             meta = {k: v[r] for k, v in self._meta.items()}
             self.writer.add_episode(i, frames, seed=seed, success=bool(meta.get("success", False)),
                                     policy=str(meta.get("policy", "replay")),
                                     terminated=bool(meta.get("terminated", False)),
                                     truncated=bool(meta.get("truncated", False)), uuid=meta.get("uuid"))
+            if not self._unflushed:
+                self._oldest_unflushed = time.monotonic()
+            self._unflushed.append(int(pos))
             if self.writer.buffered == 0:
                 flushed.extend(self._unflushed)
                 self._unflushed.clear()

@@ -34,7 +34,7 @@ def add_commands(subparsers) -> None:
     base.add_argument("--fixed-base", dest="fixed_base", action="store_const", const=True, default=None,
                       help="bolt the base to the world")
     base.add_argument("--floating-base", dest="fixed_base", action="store_const", const=False, help="a free base")
-    p_add.add_argument("--out", help="folder for the spec (default: the user robots folder)")
+    p_add.add_argument("--out", metavar="DIR", help="folder for the spec (default: the user robots folder)")
     p_add.add_argument("--package-dir", action="append", default=[], metavar="NAME=PATH",
                        help="where package://NAME lives (repeatable)")
     p_add.add_argument("--inertia-from-geometry", action="store_true",
@@ -81,6 +81,8 @@ def cmd_list(args) -> int:
 
 # ---- add ----------------------------------------------------------------------------------------
 def cmd_add(args) -> int:
+    import numpy as np
+
     from flywheel.robots import registry
     from flywheel.robots.infer import infer_spec
     from flywheel.robots.spec import SpecError, spec_from_dict
@@ -99,9 +101,13 @@ def cmd_add(args) -> int:
     name = args.name
     if name is not None and (not name or not all(c.isalnum() or c in "_-" for c in name)):
         raise _user_error(f"--name {name!r}: use letters, digits, '_' or '-'")
-    with quiet():
-        inference = infer_spec(model, name=name, kind=args.kind, fixed_base=args.fixed_base,
-                               inertia_from_file=not args.inertia_from_geometry)
+    try:
+        with quiet():
+            inference = infer_spec(model, name=name, kind=args.kind, fixed_base=args.fixed_base,
+                                   inertia_from_file=not args.inertia_from_geometry)
+    except (ArithmeticError, LookupError, ValueError, np.linalg.LinAlgError) as err:  # a bug of ours, said in one line
+        raise _user_error(f"{model.path}: could not infer a spec ({type(err).__name__}: {err}); please report this, "
+                          "with the URDF") from None
     spec_dict = inference.spec
     name = spec_dict["name"]
     out_dir = Path(args.out).expanduser() if args.out else registry.user_robots_dir()
@@ -113,7 +119,10 @@ def cmd_add(args) -> int:
         raise _user_error(f"a robot named {name!r} already exists ({existing[name]}); pass --name to choose another "
                           "name, or --force to shadow it")
 
-    model_path = _pybullet_loadable_model(model, out_dir, name)
+    try:
+        model_path = _pybullet_loadable_model(model, out_dir, name)
+    except OSError as err:
+        raise _user_error(f"cannot write a copy of {model.path} into {out_dir}: {err.strerror or err}") from None
     if model_path != model.path:
         spec_dict["model"] = str(model_path)
         inference.guesses.insert(0, type(inference.guesses[0])("model", (

@@ -11,11 +11,12 @@ wrong). The default output is checked in as `models/flywheel_humanoid.urdf`; the
 deterministic (fixed float formatting, no timestamps) so a test can regenerate it and compare bytes.
 
 Conventions (z up, x forward, y left): in the zero pose the robot stands straight with its arms
-hanging and its fingers pointing down; all pitch joints turn about +y and all roll joints about +x,
-so hip/shoulder flexion (leg or arm forward) is negative, except that the knee and the elbow are set
-up so that positive always means flexion (the elbow turns about -y). Positive ankle pitch points the
-toes down, positive neck pitch looks down. A standing crouch is hip = -a, knee = 2a, ankle = -a.
-Fingers are prismatic along the hand's y: 0 is closed, 0.04 m is open (each), like the Panda's.
+hanging and its fingers pointing down. Pitch joints turn about +y and roll joints about +x, so hip
+and shoulder flexion (leg or arm forward) is negative and knee flexion positive; the elbow alone
+turns about -y, so that its flexion is positive too. Positive ankle pitch points the toes down,
+positive neck pitch looks down; a standing crouch is hip = -a, knee = 2a, ankle = -a. Roll and yaw
+limits are mirrored between the sides. Fingers are prismatic along the hand's y (finger 1 towards
++y, finger 2 towards -y): 0 is closed, 0.04 m is open (each), like the Panda's.
 
     python -m flywheel.robots.humanoid_urdf            # rewrite models/flywheel_humanoid.urdf
     python -m flywheel.robots.humanoid_urdf --check    # exit 1 if the checked-in file is stale
@@ -33,7 +34,7 @@ MODEL_PATH = Path(__file__).resolve().parent / "models" / "flywheel_humanoid.urd
 REFERENCE_HEIGHT = 1.7  # m: every length below is given for this height and scales with it
 REFERENCE_MASS = 60.0  # kg: every mass and effort below is given for this mass and scales with it
 FINGER_TRAVEL = 0.04  # m per finger, not scaled, so the gripper opens like a Panda's at any size
-MIN_FINGER_MASS = 0.05  # kg: lighter fingers make the prismatic joints stiff and jittery in Bullet
+MIN_FINGER_MASS = 0.05  # kg: much lighter links beside a 0.35 kg palm make Bullet's solver jitter
 SIDES = (("l", 1.0), ("r", -1.0))  # side prefix and the sign of its y
 
 # Geometry at the reference height (m). Vertical chain, soles to head top, in the zero pose:
@@ -58,16 +59,18 @@ WRIST_YAW_DROP = 0.14  # the forearm twist joint sits this far below the elbow
 PALM = (0.045, 0.10, 0.085)  # x (thickness), y (across the jaws), z (length) of the palm box
 FINGER = (0.02, 0.012, 0.055)  # x (depth), y (jaw thickness), z (length) of one finger
 TCP_DEPTH = 0.04  # grasp centre below the palm: 15 mm inside the fingertips
+BARE_TCP_DEPTH = 0.02  # without fingers: just below the palm, where a grasp assist would hold an object
 FOOT = (0.23, 0.10, 0.045)  # sole box; the ankle sits 3 cm behind its centre, like a human's
 FOOT_FORWARD = 0.03
 
-# Masses at the reference mass (kg); they sum to REFERENCE_MASS (the pelvis takes any rounding).
+# Masses at the reference mass (kg): heavy legs and trunk keep the centre of mass low (0.97 m standing).
+# The pelvis is not listed: it takes the remainder of the total (9.3 kg at the reference).
 LEG_MASSES = {"hip_yaw_link": 1.0, "hip_roll_link": 1.2, "thigh": 4.0, "shin": 2.6, "ankle_link": 0.3, "foot": 1.0}
 ARM_MASSES = {
     "shoulder_pitch_link": 0.6, "shoulder_roll_link": 0.6, "upper_arm": 1.2, "forearm": 0.6,
     "wrist_yaw_link": 0.4, "wrist_pitch_link": 0.15, "hand": 0.35, "finger": 0.06,
 }
-TORSO_MASS = 20.26
+TORSO_MASS = 20.0
 NECK_MASS = 0.3
 HEAD_MASS = 2.2
 TCP_MASS = 0.001  # the tool-centre link exists to be looked up by name; it must not change dynamics
@@ -148,23 +151,48 @@ def _vec(values: tuple[float, ...]) -> str:
 
 
 class _Urdf:
-    """A tiny URDF writer: links from one `Shape` each, joints with limits, shared materials."""
+    """A tiny URDF writer: links from one `Shape` each, joints with limits, shared materials.
+
+    Links are kept as records and rendered last, so a mass can still be settled after the whole tree
+    is known (the pelvis takes the remainder of the total).
+    """
 
     def __init__(self, name: str, header: str):
-        self.root = ET.Element("robot", name=name)
-        self.root.append(ET.Comment(header))
-        for color, rgba in COLORS.items():
-            ET.SubElement(ET.SubElement(self.root, "material", name=color), "color", rgba=_vec(rgba))
+        self.name, self.header = name, header
+        self.links: dict[str, tuple[float, Shape | None, str]] = {}
+        self._items: list[str | ET.Element] = []  # link names and joint elements, in file order
 
     def link(self, name: str, mass: float, shape: Shape | None, color: str = "body") -> None:
-        link = ET.SubElement(self.root, "link", name=name)
+        self.links[name] = (mass, shape, color)
+        self._items.append(name)
+
+    def set_mass(self, name: str, mass: float) -> None:
+        _, shape, color = self.links[name]
+        self.links[name] = (mass, shape, color)
+
+    def joint(self, name: str, kind: str, parent: str, child: str, xyz: tuple[float, float, float],
+              axis: tuple[float, float, float] | None = None, limits: JointSpec | None = None) -> None:
+        joint = ET.Element("joint", name=name, type=kind)
+        ET.SubElement(joint, "parent", link=parent)
+        ET.SubElement(joint, "child", link=child)
+        ET.SubElement(joint, "origin", xyz=_vec(xyz), rpy="0 0 0")
+        if axis is not None:
+            ET.SubElement(joint, "axis", xyz=_vec(axis))
+        if limits is not None:
+            ET.SubElement(joint, "limit", lower=_num(limits.lower), upper=_num(limits.upper),
+                          effort=_num(limits.effort), velocity=_num(limits.velocity))
+        self._items.append(joint)
+
+    def _link_element(self, name: str) -> ET.Element:
+        mass, shape, color = self.links[name]
+        link = ET.Element("link", name=name)
         inertial = ET.SubElement(link, "inertial")
         if shape is None:  # a frame only: a speck of mass with a valid (tiny, solid-sphere) inertia
             ET.SubElement(inertial, "origin", xyz="0 0 0", rpy="0 0 0")
             ET.SubElement(inertial, "mass", value=_num(mass))
             moment = _num(0.4 * mass * 0.005**2)
             ET.SubElement(inertial, "inertia", ixx=moment, ixy="0", ixz="0", iyy=moment, iyz="0", izz=moment)
-            return
+            return link
         ixx, iyy, izz = shape.inertia(mass)
         ET.SubElement(inertial, "origin", xyz=_vec(shape.center), rpy="0 0 0")
         ET.SubElement(inertial, "mass", value=_num(mass))
@@ -181,22 +209,17 @@ class _Urdf:
                 ET.SubElement(geometry, "cylinder", radius=_num(shape.size[0]), length=_num(shape.size[1]))
             if tag == "visual":
                 ET.SubElement(element, "material", name=color)
-
-    def joint(self, name: str, kind: str, parent: str, child: str, xyz: tuple[float, float, float],
-              axis: tuple[float, float, float] | None = None, limits: JointSpec | None = None) -> None:
-        joint = ET.SubElement(self.root, "joint", name=name, type=kind)
-        ET.SubElement(joint, "parent", link=parent)
-        ET.SubElement(joint, "child", link=child)
-        ET.SubElement(joint, "origin", xyz=_vec(xyz), rpy="0 0 0")
-        if axis is not None:
-            ET.SubElement(joint, "axis", xyz=_vec(axis))
-        if limits is not None:
-            ET.SubElement(joint, "limit", lower=_num(limits.lower), upper=_num(limits.upper),
-                          effort=_num(limits.effort), velocity=_num(limits.velocity))
+        return link
 
     def text(self) -> str:
-        ET.indent(self.root, space="  ")
-        return '<?xml version="1.0"?>\n' + ET.tostring(self.root, encoding="unicode") + "\n"
+        root = ET.Element("robot", name=self.name)
+        root.append(ET.Comment(self.header))
+        for color, rgba in COLORS.items():
+            ET.SubElement(ET.SubElement(root, "material", name=color), "color", rgba=_vec(rgba))
+        for item in self._items:
+            root.append(self._link_element(item) if isinstance(item, str) else item)
+        ET.indent(root, space="  ")
+        return '<?xml version="1.0"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
 def generate_humanoid_urdf(height: float = 1.7, mass: float = 60.0, arm_dof: int = 7, grippers: bool = True) -> str:
@@ -207,8 +230,8 @@ def generate_humanoid_urdf(height: float = 1.7, mass: float = 60.0, arm_dof: int
     """
     if not 1.0 <= height <= 2.5:
         raise ValueError(f"height {height} m is outside the 1.0-2.5 m this model's proportions are meant for")
-    if mass <= 0:
-        raise ValueError(f"mass must be positive, got {mass}")
+    if not 10.0 <= mass <= 200.0:
+        raise ValueError(f"mass {mass} kg is outside the 10-200 kg this model's mass split is meant for")
     if arm_dof not in (6, 7):
         raise ValueError(f"arm_dof must be 6 or 7, got {arm_dof}")
     s = height / REFERENCE_HEIGHT
@@ -225,46 +248,43 @@ def generate_humanoid_urdf(height: float = 1.7, mass: float = 60.0, arm_dof: int
 
     urdf = _Urdf("flywheel_humanoid", f" generated by flywheel.robots.humanoid_urdf: height={_num(height)} m, "
                  f"mass={_num(mass)} kg, arm_dof={arm_dof}, grippers={grippers}; do not edit, regenerate ")
-    masses: dict[str, float] = {}
 
-    def link(name: str, link_mass: float, shape: Shape | None, color: str = "body") -> None:
-        masses[name] = link_mass
-        urdf.link(name, link_mass, shape, color)
-
-    def cyl(radius: float, top: float, bottom: float, axis: str = "z", y: float = 0.0) -> Shape:
-        """A limb segment along z from `top` down to `bottom` (link frame, unscaled metres)."""
-        return Shape("cylinder", (radius * s, (top - bottom) * s), (0.0, y * s, (top + bottom) / 2 * s), axis)
+    def cyl(radius: float, top: float, bottom: float) -> Shape:
+        """A limb segment along z from `top` down to `bottom` (link frame, metres at the reference height)."""
+        return Shape("cylinder", (radius * s, (top - bottom) * s), (0.0, 0.0, (top + bottom) / 2 * s))
 
     # Pelvis (floating base) and the torso on the waist.
     pelvis_shape = Shape("box", (0.16 * s, 0.26 * s, 0.12 * s), (0.0, 0.0, 0.01 * s))
-    pelvis_index = len(urdf.root)
-    link("pelvis", 0.0, pelvis_shape)
-    link("torso", kg(TORSO_MASS), Shape("box", (0.20 * s, 0.30 * s, 0.36 * s), (0.0, 0.0, 0.19 * s)))
+    urdf.link("pelvis", 0.0, pelvis_shape)  # its mass is settled last
+    urdf.link("torso", kg(TORSO_MASS), Shape("box", (0.20 * s, 0.30 * s, 0.36 * s), (0.0, 0.0, 0.19 * s)))
     urdf.joint("waist_yaw", "revolute", "pelvis", "torso", (0.0, 0.0, WAIST_RISE * s), (0, 0, 1), limits("waist_yaw"))
-    link("neck_link", kg(NECK_MASS), cyl(0.035, 0.045, 0.005), "joint")
+    urdf.link("neck_link", kg(NECK_MASS), cyl(0.035, 0.045, 0.005), "joint")
     urdf.joint("neck_yaw", "revolute", "torso", "neck_link", (0.0, 0.0, NECK_RISE * s), (0, 0, 1), limits("neck_yaw"))
-    link("head", kg(HEAD_MASS), Shape("sphere", (HEAD_RADIUS * s,), (0.01 * s, 0.0, 0.095 * s)))
-    urdf.joint("neck_pitch", "revolute", "neck_link", "head", (0.0, 0.0, NECK_PITCH_RISE * s), (0, 1, 0), limits("neck_pitch"))
+    urdf.link("head", kg(HEAD_MASS), Shape("sphere", (HEAD_RADIUS * s,), (0.01 * s, 0.0, 0.095 * s)))
+    urdf.joint("neck_pitch", "revolute", "neck_link", "head", (0.0, 0.0, NECK_PITCH_RISE * s), (0, 1, 0),
+               limits("neck_pitch"))
 
     for p, side in SIDES:
         # Leg: yaw, roll, pitch at the hip; knee; pitch, roll at the ankle; a flat box sole.
         legs = {name: kg(value) for name, value in LEG_MASSES.items()}
-        link(f"{p}_hip_yaw_link", legs["hip_yaw_link"], cyl(0.045, 0.0, -0.045), "joint")
+        urdf.link(f"{p}_hip_yaw_link", legs["hip_yaw_link"], cyl(0.045, 0.0, -0.045), "joint")
         urdf.joint(f"{p}_hip_yaw", "revolute", "pelvis", f"{p}_hip_yaw_link", (0.0, side * HIP_Y * s, -HIP_YAW_DROP * s),
                    (0, 0, 1), limits("hip_yaw", side))
-        link(f"{p}_hip_roll_link", legs["hip_roll_link"], Shape("cylinder", (0.045 * s, 0.10 * s), axis="x"), "joint")
+        urdf.link(f"{p}_hip_roll_link", legs["hip_roll_link"], Shape("cylinder", (0.045 * s, 0.10 * s), axis="x"), "joint")
         urdf.joint(f"{p}_hip_roll", "revolute", f"{p}_hip_yaw_link", f"{p}_hip_roll_link", (0.0, 0.0, -HIP_ROLL_DROP * s),
                    (1, 0, 0), limits("hip_roll", side))
-        link(f"{p}_thigh", legs["thigh"], cyl(0.055, -0.05, -THIGH + 0.04))
+        urdf.link(f"{p}_thigh", legs["thigh"], cyl(0.055, -0.05, -THIGH + 0.04))
         urdf.joint(f"{p}_hip_pitch", "revolute", f"{p}_hip_roll_link", f"{p}_thigh", (0.0, 0.0, 0.0), (0, 1, 0),
                    limits("hip_pitch", side))
-        link(f"{p}_shin", legs["shin"], cyl(0.045, -0.04, -SHIN + 0.035))
-        urdf.joint(f"{p}_knee", "revolute", f"{p}_thigh", f"{p}_shin", (0.0, 0.0, -THIGH * s), (0, 1, 0), limits("knee", side))
-        link(f"{p}_ankle_link", legs["ankle_link"], Shape("sphere", (0.03 * s,)), "joint")
+        urdf.link(f"{p}_shin", legs["shin"], cyl(0.045, -0.04, -SHIN + 0.035))
+        urdf.joint(f"{p}_knee", "revolute", f"{p}_thigh", f"{p}_shin", (0.0, 0.0, -THIGH * s), (0, 1, 0),
+                   limits("knee", side))
+        urdf.link(f"{p}_ankle_link", legs["ankle_link"], Shape("sphere", (0.03 * s,)), "joint")
         urdf.joint(f"{p}_ankle_pitch", "revolute", f"{p}_shin", f"{p}_ankle_link", (0.0, 0.0, -SHIN * s), (0, 1, 0),
                    limits("ankle_pitch", side))
-        foot = Shape("box", (FOOT[0] * s, FOOT[1] * s, FOOT[2] * s), (FOOT_FORWARD * s, 0.0, (FOOT[2] / 2 - ANKLE_HEIGHT) * s))
-        link(f"{p}_foot", legs["foot"], foot, "joint")
+        foot = Shape("box", (FOOT[0] * s, FOOT[1] * s, FOOT[2] * s),
+                     (FOOT_FORWARD * s, 0.0, (FOOT[2] / 2 - ANKLE_HEIGHT) * s))
+        urdf.link(f"{p}_foot", legs["foot"], foot, "joint")
         urdf.joint(f"{p}_ankle_roll", "revolute", f"{p}_ankle_link", f"{p}_foot", (0.0, 0.0, 0.0), (1, 0, 0),
                    limits("ankle_roll", side))
 
@@ -276,52 +296,50 @@ def generate_humanoid_urdf(height: float = 1.7, mass: float = 60.0, arm_dof: int
             arm["forearm"] += arm.pop("wrist_yaw_link")
         if not grippers:
             arm["hand"] += 2 * finger_mass
-        link(f"{p}_shoulder_pitch_link", arm["shoulder_pitch_link"], Shape("cylinder", (0.05 * s, 0.08 * s), axis="y"), "joint")
+        shoulder_motor = Shape("cylinder", (0.05 * s, 0.08 * s), axis="y")
+        urdf.link(f"{p}_shoulder_pitch_link", arm["shoulder_pitch_link"], shoulder_motor, "joint")
         urdf.joint(f"{p}_shoulder_pitch", "revolute", "torso", f"{p}_shoulder_pitch_link",
                    (0.0, side * SHOULDER_Y * s, SHOULDER_RISE * s), (0, 1, 0), limits("shoulder_pitch", side))
-        link(f"{p}_shoulder_roll_link", arm["shoulder_roll_link"], cyl(0.045, -0.03, -SHOULDER_YAW_DROP), "joint")
+        urdf.link(f"{p}_shoulder_roll_link", arm["shoulder_roll_link"], cyl(0.045, -0.03, -SHOULDER_YAW_DROP), "joint")
         urdf.joint(f"{p}_shoulder_roll", "revolute", f"{p}_shoulder_pitch_link", f"{p}_shoulder_roll_link", (0.0, 0.0, 0.0),
                    (1, 0, 0), limits("shoulder_roll", side))
         elbow_drop = UPPER_ARM - SHOULDER_YAW_DROP
-        link(f"{p}_upper_arm", arm["upper_arm"], cyl(0.045, 0.0, -elbow_drop + 0.04))
+        urdf.link(f"{p}_upper_arm", arm["upper_arm"], cyl(0.045, 0.0, -elbow_drop + 0.04))
         urdf.joint(f"{p}_shoulder_yaw", "revolute", f"{p}_shoulder_roll_link", f"{p}_upper_arm",
                    (0.0, 0.0, -SHOULDER_YAW_DROP * s), (0, 0, 1), limits("shoulder_yaw", side))
         if arm_dof == 7:
-            link(f"{p}_forearm", arm["forearm"], cyl(0.04, -0.035, -WRIST_YAW_DROP))
+            urdf.link(f"{p}_forearm", arm["forearm"], cyl(0.04, -0.035, -WRIST_YAW_DROP))
             urdf.joint(f"{p}_elbow", "revolute", f"{p}_upper_arm", f"{p}_forearm", (0.0, 0.0, -elbow_drop * s), (0, -1, 0),
                        limits("elbow", side))
-            link(f"{p}_wrist_yaw_link", arm["wrist_yaw_link"], cyl(0.035, 0.0, -(FOREARM - WRIST_YAW_DROP) + 0.03))
+            urdf.link(f"{p}_wrist_yaw_link", arm["wrist_yaw_link"], cyl(0.035, 0.0, -(FOREARM - WRIST_YAW_DROP) + 0.03))
             urdf.joint(f"{p}_wrist_yaw", "revolute", f"{p}_forearm", f"{p}_wrist_yaw_link", (0.0, 0.0, -WRIST_YAW_DROP * s),
                        (0, 0, 1), limits("wrist_yaw", side))
             wrist_parent, wrist_drop = f"{p}_wrist_yaw_link", FOREARM - WRIST_YAW_DROP
         else:
-            link(f"{p}_forearm", arm["forearm"], cyl(0.04, -0.035, -FOREARM + 0.03))
+            urdf.link(f"{p}_forearm", arm["forearm"], cyl(0.04, -0.035, -FOREARM + 0.03))
             urdf.joint(f"{p}_elbow", "revolute", f"{p}_upper_arm", f"{p}_forearm", (0.0, 0.0, -elbow_drop * s), (0, -1, 0),
                        limits("elbow", side))
             wrist_parent, wrist_drop = f"{p}_forearm", FOREARM
-        link(f"{p}_wrist_pitch_link", arm["wrist_pitch_link"], Shape("sphere", (0.03 * s,)), "joint")
+        urdf.link(f"{p}_wrist_pitch_link", arm["wrist_pitch_link"], Shape("sphere", (0.03 * s,)), "joint")
         urdf.joint(f"{p}_wrist_pitch", "revolute", wrist_parent, f"{p}_wrist_pitch_link", (0.0, 0.0, -wrist_drop * s),
                    (0, 1, 0), limits("wrist_pitch", side))
         palm = Shape("box", (PALM[0] * s, PALM[1] * s, PALM[2] * s), (0.0, 0.0, -PALM[2] / 2 * s))
-        link(f"{p}_hand", arm["hand"], palm)
+        urdf.link(f"{p}_hand", arm["hand"], palm)
         urdf.joint(f"{p}_wrist_roll", "revolute", f"{p}_wrist_pitch_link", f"{p}_hand", (0.0, 0.0, 0.0), (1, 0, 0),
                    limits("wrist_roll", side))
         if grippers:
             fx, fy, fz = FINGER[0] * s, FINGER[1] * s, FINGER[2] * s
             for finger, sign in ((1, 1.0), (2, -1.0)):  # finger 1 opens towards the hand's +y, finger 2 towards -y
-                link(f"{p}_finger_{finger}_link", finger_mass, Shape("box", (fx, fy, fz), (0.0, sign * fy / 2, -fz / 2)), "accent")
+                jaw = Shape("box", (fx, fy, fz), (0.0, sign * fy / 2, -fz / 2))
+                urdf.link(f"{p}_finger_{finger}_link", finger_mass, jaw, "accent")
                 urdf.joint(f"{p}_finger_{finger}", "prismatic", f"{p}_hand", f"{p}_finger_{finger}_link",
                            (0.0, 0.0, -PALM[2] * s), (0, sign, 0), limits("finger"))
-        link(f"{p}_tcp", TCP_MASS, None)
-        tcp_depth = PALM[2] + (TCP_DEPTH if grippers else 0.02)
+        urdf.link(f"{p}_tcp", TCP_MASS, None)
+        tcp_depth = PALM[2] + (TCP_DEPTH if grippers else BARE_TCP_DEPTH)
         urdf.joint(f"{p}_tcp_joint", "fixed", f"{p}_hand", f"{p}_tcp", (0.0, 0.0, -tcp_depth * s))
 
-    # The pelvis takes whatever makes the total exactly `mass` (finger masses have a floor).
-    pelvis_mass = mass - sum(masses.values())
-    inertial = urdf.root[pelvis_index].find("inertial")
-    ixx, iyy, izz = pelvis_shape.inertia(pelvis_mass)
-    inertial.find("mass").set("value", _num(pelvis_mass))  # type: ignore[union-attr]
-    inertial.find("inertia").attrib.update(ixx=_num(ixx), iyy=_num(iyy), izz=_num(izz))  # type: ignore[union-attr]
+    # The pelvis takes whatever makes the total exactly `mass` (the finger masses have a floor).
+    urdf.set_mass("pelvis", mass - sum(m for m, _, _ in urdf.links.values()))
     return urdf.text()
 
 

@@ -19,10 +19,10 @@ What is inferred, and from what:
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ from flywheel.robots.urdf import Joint, URDFModel, matrix_to_quat
 GRAVITY = 9.81
 REACH_BOX = np.array([0.15, 0.2, 0.15])  # the reach task's target half-extents around the hand's home position
 ARM_KP, LEG_KP, DEFAULT_KD = 0.3, 0.5, 1.0
+MAX_SEARCH_DOFS = 12  # the ready-pose search is for arms; longer chains keep their zero pose
 EFFORT_MARGIN = 5.0  # force limit / static gravity load when the URDF gives no effort: PyBullet's motors need headroom
 
 FOOT_WORDS = ("foot", "feet", "toe", "ankle", "sole", "paw")
@@ -66,11 +67,12 @@ class Inference:
 
 
 # ---- names ------------------------------------------------------------------------------------------
-def tokens(name: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def tokens(name: str) -> tuple[str, ...]:
     """'FR_hip_joint' -> ['fr', 'hip', 'joint']; 'leftFinger2' -> ['left', 'finger', '2']."""
     spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
     spaced = re.sub(r"([A-Za-z])([0-9])", r"\1 \2", spaced)
-    return [t for t in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if t]
+    return tuple(t for t in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if t)
 
 
 def has_word(names, words) -> bool:
@@ -231,9 +233,14 @@ def _tips(model: URDFModel, poses) -> list[_Tip]:
 
 
 def _has_movable(model: URDFModel, joint: Joint) -> bool:
-    if joint.movable:
-        return True
-    return any(_has_movable(model, c) for c in model.child_joints[joint.child])
+    """Whether the joint, or any joint below it, can move (iterative: deep chains must not hit the recursion limit)."""
+    stack = [joint]
+    while stack:
+        j = stack.pop()
+        if j.movable:
+            return True
+        stack.extend(model.child_joints[j.child])
+    return False
 
 
 def _subtree_extent(model: URDFModel, link: str, poses) -> float:
@@ -321,11 +328,14 @@ def infer_spec(model: URDFModel, name: str | None = None, kind: str | None = Non
     guess("joints", f"{len(actuated)} actuated joint(s) in tree order"
           + (f"; {len(mimic)} mimic joint(s) follow their leaders through [mimic]" if mimic else "")
           + (f"; passive: {', '.join(passive)}" if passive else ""))
+    continuous = [j.name for j in actuated if j.type == "continuous"]
+    if continuous:
+        shown = ", ".join(continuous[:4]) + (f" and {len(continuous) - 4} more" if len(continuous) > 4 else "")
+        guess("joints", f"{len(continuous)} continuous joint(s) ({shown}): commanded within [-pi, pi]")
     for j in actuated:
-        if j.type == "continuous":
-            guess("joints", f"{j.name}: continuous; commanded within [-pi, pi]")
-        elif j.type in ("revolute", "prismatic") and not j.limited:
-            guess("joints", f"{j.name}: no limits in the URDF; commanded within {j.range()}")
+        if j.type in ("revolute", "prismatic") and not j.limited:
+            lo, hi = j.range()
+            guess("joints", f"{j.name}: no limits in the URDF; commanded within [{lo:g}, {hi:g}]")
 
     # -- the tree: tips, legs, wheels, hands -------------------------------------------------------
     poses = model.fk(q_zero)
@@ -372,8 +382,13 @@ def infer_spec(model: URDFModel, name: str | None = None, kind: str | None = Non
         else:
             kind, why = None, ""
         if kind is None:
-            finger_tips = [t for t in tips if any(_is_finger_joint(model, j) for j in t.chain)]
-            arm_dofs = [j for j in actuated if not any(_is_finger_joint(model, f) for f in model.chain(j.child))]
+            fingers = {j.name for j in model.topological_joints if _is_finger_joint(model, j)}
+            below_finger = set()
+            for j in model.topological_joints:  # parents first
+                if j.name in fingers or (j.parent in model.parent_joint and model.parent_joint[j.parent].name in below_finger):
+                    below_finger.add(j.name)
+            finger_tips = [t for t in tips if any(j.name in fingers for j in t.chain)]
+            arm_dofs = [j for j in actuated if j.name not in below_finger]
             if finger_tips and len(arm_dofs) < 3:
                 kind, why = "hand", f"finger joints ({', '.join(t.link for t in finger_tips)}) and no arm"
             else:
@@ -408,9 +423,7 @@ def infer_spec(model: URDFModel, name: str | None = None, kind: str | None = Non
         if orientation[3] == 1.0 and not orientation[:3].any():
             r = _min_rotation(down, np.array([0, 0, -1.0]))
             orientation = np.array(matrix_to_quat(r))
-        from flywheel.sim import transforms as tf  # numpy only
-
-        world_r = np.array([tf.quat_rotate(orientation, e) for e in np.eye(3)]).T
+        world_r = _quat_matrix(orientation)
         guess("base_orientation", f"the feet point along {np.round(down, 3).tolist()} in the URDF's frame (not -z): "
               f"the base is turned by quaternion {np.round(orientation, 4).tolist()} so they point down")
     base_t = np.eye(4)
@@ -429,7 +442,7 @@ def infer_spec(model: URDFModel, name: str | None = None, kind: str | None = Non
         hand_link, gripper_joints = _hand_of(model, t, trunk, poses), []
         if hand_link != t.link:
             gripper_joints = [j.name for j in model.topological_joints
-                              if j.child in model.subtree(hand_link) and j.name in actuated_names and j.type != "spherical"]
+                              if j.parent in model.subtree(hand_link) and j.name in actuated_names and j.type != "spherical"]
         if hand_link in seen_hands:
             continue
         seen_hands.add(hand_link)
@@ -457,7 +470,7 @@ def infer_spec(model: URDFModel, name: str | None = None, kind: str | None = Non
         chain = Chain(model, h["link"], [a for a in h["arm"] if model.joints[a].type != "spherical"], base_t)
         rank = _generic_rank(chain, q_home, limits)
         if h["spherical"]:
-            rank = 3  # ball joints move it in 3-D (the runtime cannot do IK through them: the reach check says so)
+            rank = 3  # ball joints move it in 3-D
         if rank >= 3 or (kind == "hand" and h["gripper"]):
             usable.append(h)
         else:
@@ -475,6 +488,7 @@ def infer_spec(model: URDFModel, name: str | None = None, kind: str | None = Non
         if slot in assigned:
             slot = "left_hand" if slot == "right_hand" else "right_hand"
         assigned[slot] = h
+    assigned = {slot: assigned[slot] for slot in ("right_hand", "left_hand") if slot in assigned}
     for slot, h in assigned.items():
         info = {"link": h["link"]}
         if h["arm"]:
@@ -492,12 +506,14 @@ def infer_spec(model: URDFModel, name: str | None = None, kind: str | None = Non
         if not h["gripper"]:
             continue
         g = _gripper(model, h, q_home, limits, mimic, actuated_names)
+        if not g["joints"]:
+            continue
         grippers[slot] = {"joints": g["joints"], "open": g["open"], "closed": g["closed"]}
         for jn, value in zip(g["joints"], g["open"]):
             q_home[jn] = value
         if g["offset"] is not None:
-            end_effectors[slot]["offset"] = [round(float(v), 4) for v in g["offset"]]
-            guess(f"end_effectors.{slot}", f"offset {np.round(g['offset'], 4).tolist()}: the tool centre, between the fingertips "
+            end_effectors[slot]["offset"] = [round(float(v), 4) + 0.0 for v in g["offset"]]
+            guess(f"end_effectors.{slot}", f"offset {end_effectors[slot]['offset']}: the tool centre, between the fingertips "
                   f"({', '.join(g['tips'])}) when open")
         guess(f"grippers.{slot}", g["why"])
 
@@ -512,8 +528,9 @@ def infer_spec(model: URDFModel, name: str | None = None, kind: str | None = Non
             candidates, label = fronts, "front feet (only two feet are canonical)"
         else:
             candidates, label = feet_tips, "leg tips"
-        for t in candidates[:2]:
-            side = side_of(t.names) or ("left" if world(t.position)[1] > 0 else "right")
+        sides = {t.link: side_of(t.names) or ("left" if world(t.position)[1] > 0 else "right") for t in candidates[:2]}
+        for t in sorted(candidates[:2], key=lambda t: sides[t.link] != "right"):
+            side = sides[t.link]
             slot = f"{side}_foot"
             if slot in feet.values() or slot in end_effectors:
                 continue
@@ -524,28 +541,25 @@ def infer_spec(model: URDFModel, name: str | None = None, kind: str | None = Non
     # -- home pose ------------------------------------------------------------------------------------
     home_note = "every joint at 0 (clipped into its limits)"
     if kind in ("quadruped", "humanoid") and leg_groups and not fixed_base:
-        home_note = _standing_pose(model, leg_groups, q_home, limits, actuated_names, base_t, root_pos, world)
+        home_note = _standing_pose(model, leg_groups, q_home, limits, actuated_names, base_t)
     arm_slots = [s for s in end_effectors if s.endswith("_hand") and hand_info[s]["arm"] and not hand_info[s]["spherical"]]
-    if fixed_base and arm_slots:
-        home_note = _ready_pose(model, [hand_info[s] for s in arm_slots], [end_effectors[s] for s in arm_slots],
-                                q_home, limits, base_t)
+    if arm_slots:  # arms, and the arms of humanoids and mobile manipulators
+        arm_note = _ready_pose(model, [hand_info[s] for s in arm_slots], [end_effectors[s] for s in arm_slots],
+                               q_home, limits, base_t)
+        home_note = arm_note if home_note.startswith("every joint at 0") else f"{home_note}; {arm_note}"
     home = {}
     for j in actuated:
         if j.type == "spherical":
             continue
-        value = float(np.clip(q_home.get(j.name, 0.0), *limits[j.name]))
+        value = float(np.clip(round(float(q_home.get(j.name, 0.0)), 4), *limits[j.name]))  # rounding stays inside
         if abs(value) > 1e-12:
-            home[j.name] = round(value, 4)
-            lo, hi = limits[j.name]
-            home[j.name] = float(np.clip(home[j.name], lo, hi))
+            home[j.name] = value
     guess("home", home_note)
 
     # -- gains ---------------------------------------------------------------------------------------
     total_mass = sum(_pb_mass(model, l) for l in model.links if l != model.root or not fixed_base)
     gains_by_joint: dict[str, tuple[float, float, float]] = {}
     leg_joint_names = {j.name for g in leg_groups.values() for t in g for j in t.chain}
-    gripper_names = {jn for g in grippers.values() for jn in g["joints"]} | {
-        f for f, m in mimic.items() if m["joint"] in {jn for g in grippers.values() for jn in g["joints"]}}
     missing_effort, low_effort = [], []
     all_poses = model.fk(q_home)
     for j in [*actuated, *(model.joints[f] for f in mimic)]:
@@ -582,7 +596,7 @@ def infer_spec(model: URDFModel, name: str | None = None, kind: str | None = Non
         friction.append({"links": foot_links, "lateral": 1.0})
         guess("friction", f"feet {', '.join(foot_links)}: lateral 1.0 so standing does not slip")
 
-    # -- base height -------------------------------------------------------------------------------
+    # -- the spec, base height ----------------------------------------------------------------------
     spec: dict[str, Any] = {
         "name": name or spec_name(model),
         "description": f"Inferred by 'flywheel robots add' from {model.path.name}; every guess is commented, edit and run 'flywheel robots check'.",
@@ -782,11 +796,12 @@ def _gripper(model, h, q_home, limits, mimic, actuated_names) -> dict[str, Any]:
 def _gravity_load(model: URDFModel, joint: Joint, poses) -> float:
     """Worst-case static torque (N m) or force (N) at a joint from the links below it."""
     below = model.subtree(joint.child)
-    frame = poses[joint.parent] @ joint.origin
-    origin = frame[:3, 3]
+    masses = np.array([_pb_mass(model, l) for l in below])
     if joint.type == "prismatic":
-        return GRAVITY * sum(_pb_mass(model, l) for l in below)
-    return GRAVITY * sum(_pb_mass(model, l) * float(np.linalg.norm(_point(model, l, poses) - origin)) for l in below)
+        return GRAVITY * float(masses.sum())
+    origin = (poses[joint.parent] @ joint.origin)[:3, 3]
+    points = np.array([_point(model, l, poses) for l in below])
+    return GRAVITY * float(masses @ np.linalg.norm(points - origin, axis=1))
 
 
 def _pb_mass(model: URDFModel, link: str) -> float:
@@ -802,8 +817,9 @@ def _lever(model: URDFModel, joint: Joint, poses) -> float:
     return max([0.05] + [0.5 * float(np.linalg.norm(poses[l][:3, 3] - origin)) for l in tips])
 
 
-def _standing_pose(model, leg_groups, q_home, limits, actuated_names, base_t, root_pos, world) -> str:
+def _standing_pose(model, leg_groups, q_home, limits, actuated_names, base_t) -> str:
     """Each foot straight under its hip with the knee a little bent, found by IK on each leg."""
+    rng = np.random.default_rng(2)
     done = []
     for group in leg_groups.values():
         tip = group[0]
@@ -813,16 +829,31 @@ def _standing_pose(model, leg_groups, q_home, limits, actuated_names, base_t, ro
         chain = Chain(model, tip.link, dofs, base_t)
         first = next(j for j in tip.chain if j.name in dofs)
         hip = (base_t @ model.fk(q_home)[first.parent] @ first.origin)[:3, 3]
-        _, foot, _ = chain.fk(q_home)
+        point = model.links[tip.link].com  # a leg without a toe link ends in its shin: aim with its middle, not the knee
+        _, foot, _ = chain.fk(q_home, point)
         length = float(np.linalg.norm(foot - hip))
         if length < 1e-3:
             continue
-        _, foot_now, _ = chain.fk(q_home)
-        target = np.array([hip[0], hip[1], hip[2] - 0.9 * max(length, abs(foot_now[2] - hip[2]))])
+        target = np.array([hip[0], hip[1], hip[2] - 0.9 * length])
         rot = None
         if len(dofs) >= 5:  # humanoid legs: keep the sole as it is in the zero pose
             rot = chain.fk(q_home)[0][:3, :3]
-        q_new, err = chain.ik({k: v for k, v in q_home.items()}, limits, target, target_rot=rot, iters=80)
+        # a straight leg is a singular pose the Jacobian cannot bend out of: start from a few bent seeds too
+        best = None
+        for k in range(9):
+            seed = dict(q_home)
+            if k:
+                for d in dofs:
+                    lo, hi = limits[d]
+                    seed[d] = float(np.clip(q_home.get(d, 0.0) + rng.normal(0.0, 0.5), lo, hi))
+            q_try, err_try = chain.ik(seed, limits, target, point, target_rot=rot, iters=60)
+            moved = sum(abs(q_try[d] - q_home.get(d, 0.0)) for d in dofs)
+            key = (err_try > 0.05 * length + 0.01, moved if err_try <= 0.05 * length + 0.01 else err_try)
+            if best is None or key < best[0]:
+                best = (key, q_try, err_try)
+            if k == 0 and err_try <= 0.01:
+                break
+        _, q_new, err = best
         if err < 0.05 * length + 0.01:
             q_home.update({d: q_new[d] for d in dofs})
             done.append(tip.link)
@@ -841,6 +872,9 @@ def _ready_pose(model, hands, ee_infos, q_home, limits, base_t) -> str:
         point = np.asarray(ee.get("offset", (0.0, 0.0, 0.0)))
         chain = Chain(model, h["link"], dofs, base_t)
         if not chain.dofs:
+            continue
+        if len(chain.dofs) > MAX_SEARCH_DOFS:
+            notes.append(f"{h['link']}: {len(chain.dofs)} joints is too many to search a ready pose; zero pose kept")
             continue
         lo = np.array([max(limits[d][0], -math.pi) for d in chain.dofs])
         hi = np.array([min(limits[d][1], math.pi) for d in chain.dofs])
@@ -866,14 +900,17 @@ def _ready_pose(model, hands, ee_infos, q_home, limits, base_t) -> str:
             vec = np.array([q[d] for d in chain.dofs])
             margin = np.min(1 - np.abs(vec - mid) / np.maximum(half, 1e-6)) if len(vec) else 1
             s += 0.2 * margin
+            s -= 0.15 * float(np.mean(np.abs(vec - zero)))  # prefer small excursions from the drawn pose
             s += 0.3 * float(tip[0]) / max(horiz, 1e-6)  # in front of the robot (+x), as tasks expect
             if h["gripper"] and np.linalg.norm(point) > 1e-6:
                 approach = t[:3, :3] @ (point / np.linalg.norm(point))
                 s += 0.3 * float(-approach[2])  # fingers pointing down suit pick and place
             return s, tip
 
-        candidates = [np.clip(np.zeros(len(lo)), lo, hi)]
-        candidates += [mid + half * rng.uniform(-0.7, 0.7, len(lo)) for _ in range(160)]
+        zero = np.clip(np.array([base_q.get(d, 0.0) for d in chain.dofs]), lo, hi)
+        candidates = [zero]
+        candidates += [np.clip(zero + rng.normal(0.0, 0.8, len(lo)), lo, hi) for _ in range(160)]
+        candidates += [mid + half * rng.uniform(-0.7, 0.7, len(lo)) for _ in range(40)]
         scored = sorted(((score(build(c))[0], i) for i, c in enumerate(candidates)), reverse=True)
         best, best_key = None, None
         offsets = [np.array(v) * REACH_BOX for v in
@@ -894,7 +931,7 @@ def _ready_pose(model, hands, ee_infos, q_home, limits, base_t) -> str:
         q_home.update({d: best[d] for d in chain.dofs})
         notes.append(f"{h['link']}: ready pose chosen from {len(candidates)} candidates; "
                      f"{best_key[0]}/{len(offsets)} test targets around it (±{REACH_BOX.tolist()} m) reachable by IK")
-    return "arm ready pose: " + "; ".join(notes)
+    return "arm ready pose: " + "; ".join(notes) if notes else "every joint at 0 (clipped into its limits)"
 
 
 def _chain_length(chain: Chain, q, point) -> float:

@@ -22,6 +22,7 @@ from typing import Iterable
 import numpy as np
 
 MAX_URDF_BYTES = 20 * 1024 * 1024  # real robot descriptions are kilobytes; meshes live in their own files
+MAX_LINKS = 500  # real robots have tens to a couple of hundred links; the tree analysis is quadratic
 JOINT_TYPES = ("revolute", "continuous", "prismatic", "fixed", "floating", "planar", "spherical")
 MOVABLE_TYPES = ("revolute", "continuous", "prismatic", "spherical")  # what PyBullet can drive with a motor
 GEOMETRY_TYPES = ("box", "cylinder", "sphere", "capsule", "mesh")
@@ -150,12 +151,11 @@ class URDFModel:
         self.child_joints: dict[str, list[Joint]] = {name: [] for name in self.links}
         for j in self.joints.values():
             self.child_joints[j.parent].append(j)
-        order, queue = [], [self.root]
-        while queue:  # breadth first from the root: parents before children
-            link = queue.pop(0)
-            for j in self.child_joints[link]:
-                order.append(j)
-                queue.append(j.child)
+        order, stack = [], list(reversed(self.child_joints[self.root]))
+        while stack:  # depth first from the root in file order: parents before children, one limb after another
+            j = stack.pop()
+            order.append(j)
+            stack.extend(reversed(self.child_joints[j.child]))
         self.topological_joints: list[Joint] = order
 
     # ---- tree queries -----------------------------------------------------------------------
@@ -475,6 +475,9 @@ def parse_urdf(path: str | os.PathLike, package_dirs: dict[str, Path] | None = N
         links[name] = link
     if not links:
         raise URDFError(path, f'<robot name="{robot_name}">', "the robot has no <link> elements")
+    if len(links) > MAX_LINKS:
+        raise URDFError(path, f'<robot name="{robot_name}">', f"{len(links)} links; flywheel handles robots of up to "
+                        f"{MAX_LINKS} links (real robots have tens to a few hundred)")
 
     joints: dict[str, Joint] = {}
     parent_of: dict[str, str] = {}

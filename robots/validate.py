@@ -19,7 +19,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -191,7 +190,7 @@ def _is_prismatic(robot, dof_name: str) -> bool:
     return jt is not None and jt.type == p.JOINT_PRISMATIC
 
 
-def check_holds_home(spec: RobotSpec, loaded, seconds: float) -> Check:
+def check_holds_home(loaded, seconds: float) -> Check:
     scene, robot = loaded
     robot.reset()
     steps = int(seconds * scene.physics_hz)
@@ -259,7 +258,7 @@ def check_stands(spec: RobotSpec, seconds: float) -> Check:
         env.close()
 
 
-def check_random_targets(spec: RobotSpec, loaded, seconds: float, seed: int = 0) -> Check:
+def check_random_targets(loaded, seconds: float, seed: int = 0) -> Check:
     scene, robot = loaded
     rng = np.random.default_rng(seed)
     robot.reset()
@@ -338,6 +337,8 @@ def validate(spec: RobotSpec, model: URDFModel | None = None, package_dirs=None,
              reach_targets: int = 3, progress=None) -> list[Check]:
     """All checks for one spec; never raises for a problem with the robot (that is a failed check)."""
     checks: list[Check] = []
+    with quiet():
+        import pybullet  # noqa: F401  (its import prints a build banner)
 
     def run(name, fn, *args):
         if progress:
@@ -359,7 +360,7 @@ def validate(spec: RobotSpec, model: URDFModel | None = None, package_dirs=None,
         run("inertia", check_inertia, model, spec.fixed_base, spec.inertia_from_file)
     if any(c.status == "fail" for c in checks):
         for name in ("loads", "holds_home" if spec.fixed_base else "stands", "random_targets", *(f"reach.{h}" for h in spec.hands)):
-            checks.append(Check(name, "skip", "the model does not load (see above)"))
+            checks.append(Check(name, "skip", "not run: fix the failures above first"))
         return checks
 
     if progress:
@@ -372,10 +373,10 @@ def validate(spec: RobotSpec, model: URDFModel | None = None, package_dirs=None,
         return checks
     try:
         if spec.fixed_base:
-            run("holds_home", check_holds_home, spec, loaded, seconds)
+            run("holds_home", check_holds_home, loaded, seconds)
         else:
             run("stands", check_stands, spec, seconds)
-        run("random_targets", check_random_targets, spec, loaded, seconds)
+        run("random_targets", check_random_targets, loaded, seconds)
     finally:
         loaded[0].close()
     if not spec.hands:

@@ -381,6 +381,11 @@ class Robot:
         lower, upper, eye = self._ik_bounds[ee_name]
         jjt = jac @ jac.T + damp
         dq = jac.T @ _solve(jjt, err)
+        blocked = ((q[dofs] + dq < lower) & (dq < 0)) | ((q[dofs] + dq > upper) & (dq > 0))
+        if blocked.any():  # a joint pushing past its limit: solve again without it, so the others take over
+            jac = jac * ~blocked
+            jjt = jac @ jac.T + damp
+            dq = jac.T @ _solve(jjt, err)
         if q_ref is not None:  # pull redundant joints towards a reference in the null space
             null = eye - jac.T @ _solve(jjt, jac)
             dq += null @ (0.1 * (q_ref[dofs] - q[dofs]))
@@ -426,6 +431,12 @@ class Robot:
             jac = jac_lin
         jjt = jac @ jac.T + (damping ** 2) * np.eye(jac.shape[0])
         dx = jac.T @ np.linalg.solve(jjt, err)
+        room_lo, room_hi = self._ik_room(chain, q)
+        blocked = ((dx < room_lo) & (dx < 0)) | ((dx > room_hi) & (dx > 0))
+        if blocked.any():  # a joint pushing past its limit: solve again without it, so the others take over
+            jac = jac * ~blocked
+            jjt = jac @ jac.T + (damping ** 2) * np.eye(jac.shape[0])
+            dx = jac.T @ np.linalg.solve(jjt, err)
         if q_ref is not None:  # pull towards the reference in the null space (spherical: as a world rotation)
             ref, k = [], 0
             for jt in chain:
@@ -451,6 +462,19 @@ class Robot:
                 out[d] = np.clip(q[d] + dx[col], self.lower[d], self.upper[d])
                 col += 1
         return out
+
+    def _ik_room(self, chain, q) -> tuple[np.ndarray, np.ndarray]:
+        """How far each Jacobian column may move before a joint limit (spherical joints: unlimited)."""
+        lo, hi = [], []
+        for jt in chain:
+            if jt.type == p.JOINT_SPHERICAL:
+                lo += [-np.inf] * 3
+                hi += [np.inf] * 3
+            else:
+                d = jt.dof_slice.start
+                lo.append(self.lower[d] - q[d])
+                hi.append(self.upper[d] - q[d])
+        return np.array(lo), np.array(hi)
 
     def _jacobian_point(self, i: int) -> list[float]:
         """calculateJacobian's localPosition is relative to the link's inertial frame, not the link frame."""

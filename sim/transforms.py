@@ -85,7 +85,12 @@ def quat_to_euler(q: np.ndarray) -> np.ndarray:
     """Roll, pitch, yaw (extrinsic x-y-z, as PyBullet's getEulerFromQuaternion)."""
     x, y, z, w = _scalars(q)
     roll = np.arctan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
-    pitch = np.arcsin(np.clip(2 * (w * y - z * x), -1.0, 1.0))
+    s = 2 * (w * y - z * x)
+    if type(s) is float:  # np.clip's result for a Python float, without its array round trip (NaN passes)
+        s = -1.0 if s < -1.0 else (1.0 if s > 1.0 else s)
+    else:
+        s = np.clip(s, -1.0, 1.0)
+    pitch = np.arcsin(s)
     yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
     return np.array([roll, pitch, yaw])
 

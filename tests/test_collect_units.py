@@ -8,11 +8,11 @@ import pytest
 
 from flywheel import datasets
 from flywheel.cli import main as cli_main
-from flywheel.collectors.collect import DURABLE, FAILED, INFLIGHT, UNKNOWN, CollectError, _Book, collect, plan_run
+from flywheel.collectors.collect import DURABLE, FAILED, INFLIGHT, UNKNOWN, _Book, collect, plan_run
 from flywheel.collectors.episode_frames import EpisodeRecorder, dataset_features
 from flywheel.collectors.pool import check_address
 from flywheel.collectors.replay import ReplayError, _select, parse_episodes, replay
-from flywheel.collectors.worker import STORED, CollectorWorker, ReplayWorker, compare_episode, make_env
+from flywheel.collectors.worker import STORED, CollectorWorker, ReplayWorker, compare_episode
 from flywheel.collectors.policies import expert
 from flywheel.sim import make_env as sim_make_env
 

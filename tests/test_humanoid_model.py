@@ -43,26 +43,32 @@ def client() -> Iterator[int]:
 
 
 def _joints(body: int, cid: int) -> dict[str, int]:
-    return {p.getJointInfo(body, j, physicsClientId=cid)[1].decode(): j for j in range(p.getNumJoints(body, physicsClientId=cid))}
+    count = p.getNumJoints(body, physicsClientId=cid)
+    return {p.getJointInfo(body, j, physicsClientId=cid)[1].decode(): j for j in range(count)}
 
 
 def _links(body: int, cid: int) -> dict[str, int]:
-    names = {p.getJointInfo(body, j, physicsClientId=cid)[12].decode(): j for j in range(p.getNumJoints(body, physicsClientId=cid))}
-    return {"pelvis": -1, **names}
+    count = p.getNumJoints(body, physicsClientId=cid)
+    return {"pelvis": -1, **{p.getJointInfo(body, j, physicsClientId=cid)[12].decode(): j for j in range(count)}}
 
 
 def _actuated(root: ET.Element) -> set[str]:
     return {j.get("name") for j in root.iter("joint") if j.get("type") != "fixed"}  # type: ignore[misc]
 
 
+def _mass(link: ET.Element) -> float:
+    return float(link.find("inertial/mass").get("value"))  # type: ignore[union-attr,arg-type]
+
+
 def _total_mass(root: ET.Element) -> float:
-    return sum(float(link.find("inertial/mass").get("value")) for link in root.iter("link"))  # type: ignore[union-attr,arg-type]
+    return sum(_mass(link) for link in root.iter("link"))
 
 
 def _height(path: Path, cid: int) -> float:
     """Head top to sole in the zero pose, from PyBullet's collision bounding boxes."""
     body = p.loadURDF(str(path), physicsClientId=cid)
-    boxes = [p.getAABB(body, link, physicsClientId=cid) for link in range(-1, p.getNumJoints(body, physicsClientId=cid))]
+    count = p.getNumJoints(body, physicsClientId=cid)
+    boxes = [p.getAABB(body, link, physicsClientId=cid) for link in range(-1, count)]
     return max(b[1][2] for b in boxes) - min(b[0][2] for b in boxes)
 
 
@@ -118,7 +124,7 @@ def test_total_mass_and_height_are_those_of_a_full_size_humanoid(client: int) ->
 def test_every_link_has_a_positive_mass_and_a_physically_valid_inertia() -> None:
     for link in ET.parse(MODEL_PATH).getroot().iter("link"):
         name = link.get("name")
-        mass = float(link.find("inertial/mass").get("value"))  # type: ignore[union-attr,arg-type]
+        mass = _mass(link)
         assert mass > 0, name
         if "finger" in name:  # type: ignore[operator]
             assert mass >= 0.05, name
@@ -126,7 +132,7 @@ def test_every_link_has_a_positive_mass_and_a_physically_valid_inertia() -> None
         tensor = np.array([[i["ixx"], i["ixy"], i["ixz"]], [i["ixy"], i["iyy"], i["iyz"]], [i["ixz"], i["iyz"], i["izz"]]])
         moments = np.linalg.eigvalsh(tensor)
         assert moments.min() > 0, f"{name}: inertia not positive definite"
-        assert all(m <= sum(moments) - m + 1e-12 for m in moments), f"{name}: principal moments break the triangle inequality"
+        assert all(m <= sum(moments) - m + 1e-12 for m in moments), f"{name}: moments break the triangle inequality"
 
 
 # ---- the spec ----------------------------------------------------------------------------------------

@@ -76,6 +76,8 @@ CASES = [
      ['<link name="arm">/<collision>/<teapot>', "unknown geometry"]),
     ("disconnected_link", robot(link("base"), link("arm"), link("orphan"), joint("j1", "base", "arm")),
      ['<link name="orphan">', "not connected"]),
+    ("too_many_links", robot(*(link(f"l{i}") for i in range(600)), *(joint(f"j{i}", f"l{i - 1}", f"l{i}") for i in range(1, 600))),
+     ['<robot name="bot">', "600 links"]),
     ("entity_expansion", '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
                          '<robot name="r"><link name="&b;"/></robot>', ["<!DOCTYPE>", "entity"]),
 ]
@@ -134,9 +136,9 @@ def test_missing_file_and_folder(tmp_path, capsys):
 def test_package_dir_argument_errors(tmp_path, capsys):
     path = tmp_path / "ok.urdf"
     path.write_text(robot(link("base"), link("arm"), joint("j1", "base", "arm")))
-    rc, out, err, _ = _run_add(path, tmp_path / "specs", capsys, "--package-dir", "oops")
+    rc, _, err, _ = _run_add(path, tmp_path / "specs", capsys, "--package-dir", "oops")
     assert rc == 2 and "NAME=PATH" in err and "Traceback" not in err
-    rc, out, err, _ = _run_add(path, tmp_path / "specs", capsys, "--package-dir", f"pkg={tmp_path / 'missing'}")
+    rc, _, err, _ = _run_add(path, tmp_path / "specs", capsys, "--package-dir", f"pkg={tmp_path / 'missing'}")
     assert rc == 2 and "is not a folder" in err
 
 

@@ -7,6 +7,7 @@ reason; every arm with an end-effector passes reach.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
@@ -43,6 +44,7 @@ def _name(rel: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", rel[: -len(".urdf")])
 
 
+@functools.lru_cache(maxsize=None)
 def _infer(rel: str):
     model = parse_urdf(DATA / rel)
     with quiet():

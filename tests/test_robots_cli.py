@@ -257,3 +257,19 @@ def test_home_pose_is_a_ready_pose(user_dir, tmp_path, capsys):
     assert all(math.isfinite(v) for v in spec["home"].values())
     assert np.isfinite(list(spec["home"].values())).all()
     assert os.path.basename(str(urdf)) in spec["description"]
+
+
+def test_a_humanoid_urdf_becomes_a_standing_humanoid_with_hands(user_dir, tmp_path, capsys):
+    """The project's own humanoid, added from its URDF as if it were new: legs, hands, grippers, all inferred."""
+    model = Path(robots.__file__).resolve().parent / "models" / "flywheel_humanoid.urdf"
+    rc = main(["robots", "add", str(model), "--name", "humanoid_from_urdf"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    spec = robots.get("humanoid_from_urdf")
+    assert spec.kind == "humanoid" and not spec.fixed_base and 0.8 < spec.base_height < 1.2
+    assert {k: v.link for k, v in spec.end_effectors.items()} == {
+        "right_hand": "r_hand", "left_hand": "l_hand", "right_foot": "r_foot", "left_foot": "l_foot"}
+    assert spec.grippers["right_hand"].joints == ("r_finger_1", "r_finger_2")
+    assert spec.end_effectors["right_hand"].ik_joints[0] == "r_shoulder_pitch"  # the arm starts where it leaves the torso
+    rows = _rows(out)
+    assert rows["stands"][0] == "pass" and rows["reach.right_hand"][0] == "pass" and rows["reach.left_hand"][0] == "pass", out

@@ -223,6 +223,12 @@ def test_train_cli_and_its_errors(tmp_path, capsys):
     assert read_policy(tmp_path / "mixed.npz")[0]["robot"]["trained_on"] == ["arm7", "biped12"]
     assert cli_main(["train", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     assert "no such folder" in capsys.readouterr().err
+    try:
+        import torch  # noqa: F401
+    except ImportError:  # the optional backend says what it needs; the default trainer never imports torch
+        with pytest.raises(TrainError, match="PyTorch"):
+            train([a], tmp_path / "t.npz", TrainConfig(trainer="torch", epochs=1))
+        assert "torch" not in sys.modules
     with pytest.raises(TrainError, match="observation.base"):
         train([a], out, TrainConfig(inputs=["base"]))
     env = make_env("reach", robot="panda")

@@ -80,6 +80,7 @@ class PickPlaceExpert(_ExpertBase):
         super().reset(seed)
         self.phase, self.closed_for = "approach", 0
         self.grasp_orn = None  # chosen at the first step, once the cube has been placed by reset
+        self.touch, self.grasp_distance = None, 0.0  # where a fingerless hand met the cube; hand-cube distance held
 
     def _grasp_orientation(self) -> np.ndarray:
         """The hand's home orientation, turned about the vertical to match the cube's yaw (mod 90 degrees)."""
@@ -110,6 +111,8 @@ class PickPlaceExpert(_ExpertBase):
         if self.phase == "descend":
             if np.linalg.norm(pos - cube) < 0.01:
                 self.phase = "close"
+            elif task.assisted and task.hand_touches_cube():  # a fingerless hand grasps where it touches
+                self.phase, self.touch = "close", pos
             elif np.linalg.norm((pos - cube)[:2]) > 0.03:
                 self.phase = "approach"
             return self._action_for(hand, cube, orn, 1.0)
@@ -117,10 +120,11 @@ class PickPlaceExpert(_ExpertBase):
             self.closed_for += 1
             if self.closed_for >= self.close_steps:
                 self.phase = "lift"
-            return self._action_for(hand, cube, orn, 0.0)
+                self.grasp_distance = float(np.linalg.norm(pos - cube))
+            return self._action_for(hand, cube if self.touch is None else self.touch, orn, 0.0)
         grip_offset = pos - cube  # where in the fingers the cube sits: steer the cube, not the hand
-        if np.linalg.norm(grip_offset) > 0.05:
-            self.phase, self.closed_for = "approach", 0  # dropped it: start again
+        if np.linalg.norm(grip_offset) > max(0.05, self.grasp_distance + 0.03):
+            self.phase, self.closed_for, self.touch = "approach", 0, None  # dropped it: start again
             return self._action_for(hand, cube + [0, 0, self.hover], orn, 1.0)
         if self.phase == "lift":
             above_goal = goal + [0, 0, self.hover]

@@ -1,7 +1,8 @@
 """`pick_place`: move a cube from a table to a target on it; arms with grippers and humanoids with hands.
 
 Hands without finger joints get a documented grasp assist: when the hand's virtual gripper command
-closes within `assist_distance` of the cube, a fixed constraint attaches it; opening releases it. The
+closes within `assist_distance` of the cube, or while the hand (its link and the links fixed to it)
+touches the cube, a fixed constraint attaches it; opening releases it. The
 assist is part of the task (visible in `meta/flywheel.json` task params), never hidden in the robot.
 """
 from __future__ import annotations
@@ -42,6 +43,7 @@ class PickPlaceTask(Task):
         cid = scene.client
         self.hand = self.default_hand()
         self.assisted = self.hand not in robot.gripper_dofs
+        self.hand_links = self._rigid_links(robot.ee_links[robot.ee_names.index(self.hand)])
         self.center = self.workspace_center()
         self.table_top = float(self.center[2] - self.table_drop)
         self.table = None
@@ -100,9 +102,11 @@ class PickPlaceTask(Task):
         return {"env_state": env_state, "goal": tf.quat_rotate(inv, self.goal_world - base_pos)}
 
     # ---- grasp assist (hands without fingers) ------------------------------------------------
-    def command_hand(self, opening: float) -> None:
-        """The env forwards the virtual gripper command of a fingerless hand here (1 = open)."""
-        self.hand_closed = opening < 0.5
+    def command_hand(self, opening: float, hand: str | None = None) -> None:
+        """The env forwards the virtual gripper command of a fingerless hand here (1 = open); the task's
+        assist serves its own hand only, so the other hand's command is ignored."""
+        if hand is None or hand == self.hand:
+            self.hand_closed = opening < 0.5
 
     def hand_command(self, hand: str) -> float:
         return 0.0 if self.hand_closed else 1.0
@@ -113,7 +117,7 @@ class PickPlaceTask(Task):
         if self.hand_closed and self.grasp_constraint is None:
             pos, _ = self.robot.ee_world_pose(self.hand)
             cube_pos, cube_orn = p.getBasePositionAndOrientation(self.cube, physicsClientId=self.scene.client)
-            if np.linalg.norm(np.asarray(cube_pos) - pos) < self.assist_distance:
+            if np.linalg.norm(np.asarray(cube_pos) - pos) < self.assist_distance or self.hand_touches_cube():
                 i = self.robot.ee_names.index(self.hand)
                 st = p.getLinkState(self.robot.body, self.robot.ee_links[i], physicsClientId=self.scene.client)
                 # constraint frames are relative to the link's inertial frame: world -> link frame -> inertial frame
@@ -124,6 +128,23 @@ class PickPlaceTask(Task):
                                                            physicsClientId=self.scene.client)
         elif not self.hand_closed:
             self._release()
+
+    def _rigid_links(self, link: int) -> set[int]:
+        """A link and every link welded to it by fixed joints (a sphere hand on an MJCF forearm, a URDF wrist)."""
+        cid, body = self.scene.client, self.robot.body
+        links, grew = {link}, True
+        while grew:
+            grew = False
+            for j in range(p.getNumJoints(body, physicsClientId=cid)):
+                info = p.getJointInfo(body, j, physicsClientId=cid)
+                if info[2] == p.JOINT_FIXED and info[16] in links and j not in links:
+                    links.add(j)
+                    grew = True
+        return links
+
+    def hand_touches_cube(self) -> bool:
+        contacts = p.getContactPoints(self.robot.body, self.cube, physicsClientId=self.scene.client)
+        return any(c[3] in self.hand_links for c in contacts)
 
     def _release(self) -> None:
         if self.grasp_constraint is not None:

@@ -207,8 +207,8 @@ def physics_replay(env, episodes: Iterable[RecordedActions], verify: bool = True
                 snapshot = np.concatenate(robot.joint_state()).astype(np.float32)
                 t0 += perf() - pause  # the check is not stepping: keep it out of the clock
                 c0 += cpu() - cpause
-            for c in commands[k]:
-                command(c)
+            for hand, c in zip(u.virtual_grippers, commands[k]):
+                command(c, hand)  # as RobotTaskEnv.step: each fingerless hand's own command
             before(k, rng)
             apply(q)
             hook = hook_of()
@@ -414,12 +414,6 @@ class BenchConfig:
 QUICK = dict(episodes=24, repeats=1)
 
 
-def _median(values: list[float]) -> float:
-    v = sorted(values)
-    n = len(v)
-    return float(v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2]))
-
-
 def run_bench(cfg: BenchConfig, out: str | os.PathLike, *, log: Callable[[str], None] = print,
               command: str | None = None) -> dict[str, Any]:
     """Measure everything for one (task, robot, mode, camera) and return the benchmark document (see `report`).
@@ -439,21 +433,27 @@ def run_bench(cfg: BenchConfig, out: str | os.PathLike, *, log: Callable[[str], 
     env_cfg = cfg.env_cfg()
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     t_begin = time.time()
+    from flywheel.collectors.worker import build_policy, make_env
+
+    probe = make_env(env_cfg)  # bad robot, task, camera or mode: fail here, before Ray starts
+    try:
+        build_policy("expert", cfg.task, probe)
+    except Exception:
+        probe.close()
+        raise
+    substeps, control_hz = probe.unwrapped.substeps, probe.unwrapped.control_hz
+    capture_env = None
+    if cfg.control_mode == "joint_pos":
+        probe.close()
+    else:
+        capture_env = probe  # reads the IK targets the env applied, leaving the ceiling env's history alone
     import ray
 
-    started_ray = P.connect(None, workers=max(cfg.workers))
     runs: dict[int, list[PipelineRun]] = defaultdict(list)
     ceilings: list[CeilingResult] = []
-    capture_env = None
+    started_ray = False
     try:
-        from flywheel.collectors.worker import make_env
-
-        probe = make_env(env_cfg)
-        substeps, control_hz = probe.unwrapped.substeps, probe.unwrapped.control_hz
-        if cfg.control_mode == "joint_pos":
-            probe.close()
-        else:
-            capture_env = probe  # reads the IK targets the env applied, leaving the ceiling env's history alone
+        started_ray = P.connect(None, workers=max(cfg.workers))
         for r in range(cfg.repeats):
             for w in sorted(set(cfg.workers) | {1}):
                 folder = data_root / f"r{r}-w{w}"

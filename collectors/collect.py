@@ -436,6 +436,9 @@ def collect(task: str, robot: str = "panda", episodes: int = 100, *, out: str | 
     Ray is started and shut down afterwards; if Ray is already initialised in this process it is used as is.
     ``callback(state)`` is called after every batch with a small dict (done, requested, pids, restarts, ...).
 
+    On a multi-node cluster ``out`` (and a robot spec or policy file given by path) must be on a filesystem every
+    node sees: workers write the staging files, the driver finalizes them.
+
     Raises CollectError for bad input (before any work starts) and CollectInterrupted on Ctrl-C (the dataset is
     then resumable with ``resume=True``). Returns a `CollectSummary`.
     """

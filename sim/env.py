@@ -129,6 +129,7 @@ class RobotTaskEnv(gym.Env):
         super().reset(seed=seed)
         rng = self.np_random
         cid = self.scene.client
+        self._forget_contacts()
         p.restoreState(self._initial_state, physicsClientId=cid)
         base_pos = self.robot.base_position.copy()
         if self.randomize:
@@ -190,6 +191,21 @@ class RobotTaskEnv(gym.Env):
             self.scene.close()
 
     # ---- internals ---------------------------------------------------------------------------
+    def _forget_contacts(self) -> None:
+        """Drop the contact manifolds of the last episode before restoring the initial state.
+
+        restoreState keeps them, and their cached impulses warm-start the solver, so without this an episode
+        depends on the one before it (a humanoid's foot that kicked the table leaves a contact behind). Every
+        body but the ground is lifted out of reach of the others, and collision detection then releases all
+        pairs; restoreState puts everything back.
+        """
+        cid = self.scene.client
+        for i in range(p.getNumBodies(physicsClientId=cid)):
+            body = p.getBodyUniqueId(i, physicsClientId=cid)
+            if body != self.scene.plane:
+                p.resetBasePositionAndOrientation(body, [0.0, 0.0, 1000.0 + 100.0 * i], [0, 0, 0, 1], physicsClientId=cid)
+        p.performCollisionDetection(physicsClientId=cid)
+
     def base_pose(self) -> tuple[np.ndarray, np.ndarray]:
         if self.robot.fixed_base:
             return self._fixed_base_pose

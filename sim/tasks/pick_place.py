@@ -29,6 +29,7 @@ class PickPlaceTask(Task):
     min_separation: float = 0.1
     table_drop: float = 0.15  # table top this far below the hand's home height
     assist_distance: float = 0.06
+    knee_room: float = 0.15  # depth under the near edge of a high table, for a standing robot's legs
 
     def check_robot(self, spec) -> None:
         if not spec.hands:
@@ -48,9 +49,7 @@ class PickPlaceTask(Task):
         self.table_top = float(self.center[2] - self.table_drop)
         self.table = None
         if self.table_top > 0.02:
-            half = np.array([0.25, 0.4, self.table_top / 2])
-            self.table = scene.box(half, [self.center[0] + 0.05, self.center[1], self.table_top / 2], mass=0.0,
-                                   color=(0.55, 0.4, 0.3, 1.0))
+            self.table = self._table(scene)
         else:
             self.table_top = 0.0
         self.cubes = [scene.box([h, h, h], self._parking(i), mass=0.1, color=(0.85, 0.15, 0.1, 1.0))
@@ -62,6 +61,25 @@ class PickPlaceTask(Task):
         self.goal_world = self.center.copy()
         self.grasp_constraint = None
         self.hand_closed = False
+
+    def _table(self, scene) -> int:
+        """A static table 0.5 x 0.8 m, from 0.2 m behind the workspace centre (towards the robot) to 0.3 m
+        beyond it. High tables (humanoids) are a top slab on a pedestal that leaves `knee_room` under the near
+        edge, so a standing robot's feet and knees fit under it; low ones are a plain block."""
+        cid = scene.client
+        x, y, top = float(self.center[0]) + 0.05, float(self.center[1]), self.table_top
+        color = (0.55, 0.4, 0.3, 1.0)
+        slab = 0.05
+        if top <= 0.3 + slab:
+            return scene.box([0.25, 0.4, top / 2], [x, y, top / 2], mass=0.0, color=color)
+        pedestal = 0.25 - self.knee_room / 2  # half depth of the pedestal, flush with the far edge
+        halves = [[0.25, 0.4, slab / 2], [pedestal, 0.4, (top - slab) / 2]]
+        offsets = [[0.0, 0.0, top - slab / 2], [0.25 - pedestal, 0.0, (top - slab) / 2]]
+        col = p.createCollisionShapeArray([p.GEOM_BOX] * 2, halfExtents=halves, collisionFramePositions=offsets,
+                                          physicsClientId=cid)
+        vis = p.createVisualShapeArray([p.GEOM_BOX] * 2, halfExtents=halves, visualFramePositions=offsets,
+                                       rgbaColors=[color, color], physicsClientId=cid)
+        return p.createMultiBody(0.0, col, vis, [x, y, 0.0], physicsClientId=cid)
 
     def _parking(self, i: int) -> list[float]:
         return [self.center[0] - 3.0 - i, self.center[1] + 3.0, CUBE_HALF_SIZES[i]]

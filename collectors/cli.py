@@ -22,6 +22,9 @@ def add_commands(subparsers) -> None:
     c.add_argument("--seed", type=int, default=0, help="episode k uses seed SEED+k (default 0)")
     c.add_argument("--policy", default="expert", help="expert, random, or the path of a learned policy file (default expert)")
     c.add_argument("--noise", type=float, default=0.0, help="expert noise (target jitter, metres) for diverse demonstrations")
+    c.add_argument("--relabel", choices=("expert",), default=None,
+                   help="DAgger: the --policy drives, the scripted expert labels every visited state (stored as action)")
+    c.add_argument("--beta", type=float, default=0.0, help="with --relabel: per-step probability that the expert drives")
     c.add_argument("--success-only", action="store_true", help="keep drawing seeds until N successful episodes are stored")
     c.add_argument("--resume", action="store_true", help="complete an unfinished dataset (same parameters as its first run)")
     c.add_argument("--camera", nargs="+", default=[], metavar="NAME", help="record images from these cameras")
@@ -83,7 +86,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
                           policy=args.policy, noise=args.noise, success_only=args.success_only, resume=args.resume,
                           cameras=args.camera, max_steps=args.max_steps, control_mode=args.control_mode,
                           address=args.address, quiet=args.quiet, episodes_per_file=args.episodes_per_file,
-                          max_restarts=args.max_restarts)
+                          max_restarts=args.max_restarts, relabel=args.relabel, beta=args.beta)
     except CollectError as err:
         raise _user_error(str(err)) from None
     except CollectInterrupted as err:

@@ -117,7 +117,7 @@ def _file_sha256(path: str) -> str | None:
 
 
 def plan_run(*, task: str, robot: str, episodes: int, seed: int, policy: Any, noise: float, success_only: bool,
-             cameras, max_steps: int | None, control_mode: str) -> RunPlan:
+             cameras, max_steps: int | None, control_mode: str, relabel: str | None = None, beta: float = 0.0) -> RunPlan:
     """Build one env in the driver to check every input and describe the dataset (before any work starts)."""
     from flywheel.collectors.episode_frames import dataset_features
     from flywheel.sim.tasks import TASKS, task_params
@@ -134,7 +134,7 @@ def plan_run(*, task: str, robot: str, episodes: int, seed: int, policy: Any, no
     try:
         u = env.unwrapped
         try:
-            pol = W.build_policy(policy, task, env, noise)
+            pol = W.build_policy(relabeled(policy, task, relabel, beta), task, env, noise)
         except KeyError as err:
             raise CollectError(err.args[0] if err.args else str(err)) from None
         except (ValueError, FileNotFoundError, OSError) as err:
@@ -152,6 +152,7 @@ def plan_run(*, task: str, robot: str, episodes: int, seed: int, policy: Any, no
             "policy": policy_cfg,
             "policy_sha256": _file_sha256(policy) if isinstance(policy, str) and policy not in ("expert", "random") else None,
             "noise": float(noise),
+            **({"relabel": relabel, "beta": float(beta)} if relabel is not None else {}),
             "control_mode": control_mode,
             "success_only": bool(success_only),
             "max_steps": int(env._max_episode_steps),
@@ -168,6 +169,18 @@ def plan_run(*, task: str, robot: str, episodes: int, seed: int, policy: Any, no
                        task_string=u.task.describe(), flywheel_meta=meta, policy_label=label)
     finally:
         env.close()
+
+
+def relabeled(policy: Any, task: str, relabel: str | None, beta: float) -> Any:
+    """``policy`` as the workers build it: wrapped so the expert labels what it visits when ``relabel`` is set."""
+    if relabel is None:
+        return policy
+    from flywheel.collectors.relabel import RelabelingFactory
+
+    try:
+        return RelabelingFactory(policy, task, beta, teacher=relabel)
+    except ValueError as err:
+        raise CollectError(str(err)) from None
 
 
 def _jsonable(x):
@@ -428,7 +441,7 @@ def collect(task: str, robot: str = "panda", episodes: int = 100, *, out: str | 
             control_mode: str = "joint_pos", address: str | None = None, quiet: bool = True,
             episodes_per_file: int = 16, flush_interval_s: float = 30.0, max_restarts: int | None = None,
             callback: Callable[[dict[str, Any]], None] | None = None, connect_timeout: float = 5.0,
-            start_timeout_s: float = 120.0) -> CollectSummary:
+            start_timeout_s: float = 120.0, relabel: str | None = None, beta: float = 0.0) -> CollectSummary:
     """Collect ``episodes`` episodes of ``task`` with ``robot`` into the dataset folder ``out``.
 
     Episode k runs from seed ``seed + k``. ``policy`` is ``"expert"``, ``"random"``, a learned policy file, or
@@ -451,7 +464,8 @@ def collect(task: str, robot: str = "panda", episodes: int = 100, *, out: str | 
         policy = str(Path(policy).expanduser().absolute())
     cameras = list(cameras or [])
     plan = plan_run(task=task, robot=robot, episodes=episodes, seed=seed, policy=policy, noise=noise,
-                    success_only=success_only, cameras=cameras, max_steps=max_steps, control_mode=control_mode)
+                    success_only=success_only, cameras=cameras, max_steps=max_steps, control_mode=control_mode,
+                    relabel=relabel, beta=beta)
 
     from flywheel.collectors import pool as P
     from flywheel.datasets import create_dataset
@@ -496,7 +510,7 @@ def collect(task: str, robot: str = "panda", episodes: int = 100, *, out: str | 
                     print(f"flywheel collect: this Ray has {cpus} CPUs; running {cpus} workers, not {n_workers}",
                           file=sys.stderr)
                 n_workers = cpus
-            worker_kwargs = dict(seed0=int(seed), policy=policy, noise=float(noise), success_only=bool(success_only),
+            worker_kwargs = dict(seed0=int(seed), policy=relabeled(policy, task, relabel, beta), noise=float(noise), success_only=bool(success_only),
                                  episodes_per_file=int(episodes_per_file), flush_interval_s=float(flush_interval_s))
             pool = P.ActorPool(W.CollectorWorker, lambda name: ((name, str(out), plan.env_cfg), worker_kwargs),
                                n_workers, max_restarts=max_restarts if max_restarts is not None else 10 + 2 * n_workers,

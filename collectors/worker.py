@@ -121,6 +121,8 @@ class CollectorWorker(_EnvWorker):
                     text = f"{type(err).__name__}: {err}".splitlines()[0]
                     problems.append(f"episode {key} (seed {self.seed0 + int(key)}) raised {text}")
                 continue
+            if ep.finite and hasattr(self.policy, "relabel"):
+                self.policy.relabel(ep.frames)  # DAgger: store the expert's labels, not the actions that drove
             out_keys.append(int(key))
             successes.append(bool(ep.success))
             lengths.append(int(ep.length))

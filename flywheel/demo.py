@@ -1,14 +1,15 @@
-"""`make demo`: collect a small real dataset with the scripted expert and show what it holds.
+"""`make demo`: collect small real datasets with the scripted experts and show what they hold.
 
-Runs the Ray collector locally (2 workers) on Panda reach and pick_place, validates each dataset,
-and prints where it is, its size, success rate and features; then a few seeded episodes per task on the
-project's humanoid.
+Starts Ray once (2 workers), collects Panda reach and pick_place and the project's humanoid on reach and
+balance, validates each dataset and prints where it is and what it holds, then how to read it.
 """
 from __future__ import annotations
 
 import argparse
 import shutil
 from pathlib import Path
+
+RUNS = (("panda", "reach"), ("panda", "pick_place"), ("flywheel_humanoid", "reach"), ("flywheel_humanoid", "balance"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,21 +19,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out).resolve()
 
-    from flywheel.collectors import collect
-    from flywheel.datasets import open as open_dataset
+    import ray
 
-    for task in ("reach", "pick_place"):
-        root = out / f"panda_{task}"
-        if root.exists():
-            shutil.rmtree(root)
-        summary = collect(task=task, robot="panda", episodes=args.episodes, workers=2, out=root, seed=0, quiet=True)
-        ds = open_dataset(root)
-        print(f"\n{task} on panda -> {root}")
-        print(f"  {summary}")
-        print(f"  episodes {len(ds)}, frames {ds.num_frames}, features: {', '.join(sorted(ds.features))}")
-    print("\nRead it with LeRobot, pandas, DuckDB or Polars, e.g.:")
-    print(f"  python -c \"import pandas as pd; print(pd.read_parquet('{out / 'panda_reach' / 'data'}').head())\"")
-    print(f"  flywheel dataset info {out / 'panda_reach'}")
+    from flywheel import robots
+    from flywheel.collectors import collect
+    from flywheel.collectors.pool import connect
+    from flywheel.datasets import validate
+    from flywheel.datasets.cli import cmd_info
+
+    connect(None, workers=2)
+    try:
+        for robot, task in RUNS:
+            if robot not in robots.names():
+                continue
+            root = out / f"{robot}_{task}"
+            if root.exists():
+                shutil.rmtree(root)
+            summary = collect(task=task, robot=robot, episodes=args.episodes, workers=2, out=root, seed=0, quiet=True)
+            problems = validate(root)
+            print(f"\n== {task} on {robot}: {summary.line()}")
+            print(f"   flywheel dataset validate: {'OK' if not problems else f'{len(problems)} problems'}")
+            cmd_info(argparse.Namespace(path=str(root), json=False))
+    finally:
+        ray.shutdown()
+    print(f"\nDatasets are LeRobotDataset v3.0 folders under {out}. Try:")
+    print(f"  .venv/bin/flywheel replay {out / 'panda_pick_place'} --episodes 0:5 --verify")
+    print(f"  .venv/bin/python -c \"import pyarrow.dataset as d; print(d.dataset('{out}/panda_reach/data').count_rows())\"")
     return 0
 
 

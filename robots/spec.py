@@ -101,6 +101,8 @@ class RobotSpec:
     joints: tuple[str, ...]
     fixed_base: bool = True
     base_position: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    # The base link's orientation when the robot stands in its canonical frame (z up, x forward); observations and
+    # end-effector commands use that frame, so a Y-up model turned upright here reports like a Z-up one.
     base_orientation: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
     home: dict[str, Any] = field(default_factory=dict)
     base_height: float | None = None  # floating robots: pelvis height when standing in the home pose
@@ -115,6 +117,7 @@ class RobotSpec:
     model_format: str = "urdf"  # urdf | mjcf, inferred from the model's extension
     model_body: str | None = None  # MJCF files hold several bodies: the one that is the robot
     description: str = ""
+    expert: dict[str, dict[str, float]] = field(default_factory=dict)  # per task: scripted-expert parameters
     source: str | None = None  # the spec file it was loaded from
 
     # ---- derived views -------------------------------------------------------------------------
@@ -358,8 +361,21 @@ def spec_from_dict(data: dict[str, Any], source: str | Path | None = None) -> Ro
         model_format=fmt,
         model_body=data.get("model_body"),
         description=str(data.get("description", "")),
+        expert=_expert_params(data.get("expert", {}), source),
         source=str(source) if source else None,
     )
+
+
+def _expert_params(table: Any, source: Any) -> dict[str, dict[str, float]]:
+    """`[expert.<task>]` tables of numbers: robot-specific tuning of the scripted experts, kept as data."""
+    if not isinstance(table, dict):
+        raise SpecError(source, "expert", "expected tables like [expert.balance] with numeric parameters")
+    out = {}
+    for task, params in table.items():
+        if not isinstance(params, dict) or not all(isinstance(v, (int, float)) for v in params.values()):
+            raise SpecError(source, f"expert.{task}", "expected a table of numeric parameters")
+        out[task] = {k: float(v) for k, v in params.items()}
+    return out
 
 
 def load_spec(path: str | Path) -> RobotSpec:

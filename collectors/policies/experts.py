@@ -156,22 +156,23 @@ class BalanceExpert(_ExpertBase):
     """Hold the home pose and lean against the fall: ankle and hip corrections from base tilt and rate."""
 
     name = "expert_balance"
-    ankle_gain, ankle_damping = 0.6, 0.08
+    ankle_gain, ankle_damping = 0.6, 0.08  # a spec's [expert.balance] table overrides these per robot
 
     def __init__(self, env, noise: float = 0.0):
         super().__init__(env, noise)
-        names = self.robot.dof_names
-        self.pitch_dofs = [i for i, n in enumerate(names) if "ankle_pitch" in n or "hip_pitch" in n]
-        self.roll_dofs = [i for i, n in enumerate(names) if "ankle_roll" in n or "hip_roll" in n]
-        self.pitch_sign = np.array([1.0 if "ankle" in names[i] else 0.5 for i in self.pitch_dofs])
-        self.roll_sign = np.array([-1.0 if "ankle" in names[i] else -0.5 for i in self.roll_dofs])
-        if not self.pitch_dofs and not self.roll_dofs:
-            self._dofs_from_kinematics()
+        tuning = self.robot.spec.expert.get("balance", {})
+        unknown = set(tuning) - {"ankle_gain", "ankle_damping"}
+        if unknown:
+            raise ValueError(f"{self.robot.spec.source}: field 'expert.balance.{sorted(unknown)[0]}': unknown; "
+                             "the balance expert takes ankle_gain and ankle_damping")
+        self.ankle_gain = tuning.get("ankle_gain", self.ankle_gain)
+        self.ankle_damping = tuning.get("ankle_damping", self.ankle_damping)
+        self._dofs_from_kinematics()
 
     def _dofs_from_kinematics(self) -> None:
-        """For robots whose joints are not named `*_ankle_pitch` etc. (spherical ankles, MJCF models): find the
-        ankle and hip degrees of freedom of each leg (chain from the base to a foot end-effector) from where the
-        joints sit, and how much each turns about the canonical pitch (y) and roll (x) axes in the home pose.
+        """Find the ankle and hip degrees of freedom of each leg (chain from the base to a foot end-effector) from
+        where the joints sit, and how much each turns about the canonical pitch (y) and roll (x) axes in the home
+        pose: signs come from the geometry, never from joint names, so any humanoid or quadruped spec works.
         Only robots with ankles (joints at the foot) get the strategy; point-footed ones hold their home pose."""
         import pybullet as p
 

@@ -128,6 +128,7 @@ def build_document(cfg, *, runs, ceilings, split, plain, substeps: int, control_
                 "or writing",
         "episodes": c_eps, "steps": c_steps, "seconds": c_seconds, "seconds_repeats": [c.seconds for c in ceilings],
         "steps_per_s": c_steps / c_seconds, "cpu_seconds": c_cpu, "cpu_steps_per_s": c_steps / c_cpu if c_cpu else None,
+        "niceness": ceilings[0].niceness,
         "verified_episodes": min(c.verified for c in ceilings),
         "mismatched_episodes": sorted({k for c in ceilings for k in c.mismatched}),
     }
@@ -150,6 +151,12 @@ def build_document(cfg, *, runs, ceilings, split, plain, substeps: int, control_
                "peak_rss_mb": max((r.peak_rss_mb for r in rs if r.peak_rss_mb is not None), default=None),
                "success_rate": first.successes / first.episodes if first.episodes else None,
                "worker_busy_s": [r.worker_busy_s for r in rs]}
+        # Are the workers kept busy? busy / loop ~ 1 means the driver feeds them and any shortfall in parallel
+        # efficiency is each worker running slower (CPU share, memory bandwidth), not waiting for work.
+        rec["worker_utilisation"] = _median(sum(r.worker_busy_s) / (len(r.worker_busy_s) * r.seconds)
+                                            for r in rs if r.worker_busy_s and r.seconds > 0) if any(r.worker_busy_s for r in rs) else None
+        busy = [sum(r.worker_busy_s) for r in rs if r.worker_busy_s]
+        rec["steps_per_busy_worker_s"] = first.steps / _median(busy) if busy else None
         if w == 1:
             one = rec["steps"] / rec["seconds"]
         rec["one_worker_steps_per_s"] = one
@@ -275,8 +282,9 @@ def markdown(doc: dict[str, Any]) -> str:
         f"substeps at {cfg['physics_hz']} Hz); at 10 s per episode the pipeline rows would read "
         + ", ".join(f"{_fmt(r['episodes_per_day_at_10s'])}/day ({r['workers']}w)" for r in doc["records"] if r["kind"] == "pipeline")
         + ".",
-        f"Engine ceiling: the same {c['episodes']} episodes replayed physics-only, {c['verified_episodes']}/{c['episodes']} "
-        f"verified bit for bit against the dataset.",
+        f"Engine ceiling: the same {c['episodes']} episodes replayed physics-only in a Ray worker process (nice "
+        f"{c.get('niceness')}, as the collector's workers), {c['verified_episodes']}/{c['episodes']} verified bit for bit "
+        f"against the dataset.",
         "",
         "Time split of one worker (instrumented single process, exclusive wall time): "
         + ", ".join(f"{k} {v:.1%}" for k, v in ts["fraction"].items()) + ".",
@@ -295,6 +303,12 @@ def markdown(doc: dict[str, Any]) -> str:
             v = t["value"]
             shown = "-" if v is None else (f"{v:.3f}" if v < 10 else f"{v:,.0f}")
             lines.append(f"| {t['target']} | {shown} | {'yes' if t['met'] else 'no'} |")
+    util = [f"{r['workers']}w {r['worker_utilisation']:.2f}" for r in doc["records"]
+            if r["kind"] == "pipeline" and r.get("worker_utilisation") is not None]
+    if util:
+        lines.append("Worker utilisation (busy time / collection time): " + ", ".join(util) + "; steps per busy "
+                     "worker-second: " + ", ".join(f"{r['workers']}w {r['steps_per_busy_worker_s']:,.0f}" for r in doc["records"]
+                                                   if r["kind"] == "pipeline" and r.get("steps_per_busy_worker_s")) + ".")
     lines += ["", f"Command: `{doc['command']}`"]
     return "\n".join(lines) + "\n"
 

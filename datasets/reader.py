@@ -4,21 +4,32 @@ Opening checks what is cheap to check and would otherwise surface as a confusing
 folder is a dataset (or says it is unfinished), ``info.json`` has the version we read, the episode table
 and every data file it references are present with readable footers. Episode data is read lazily, one
 row group (= one episode) at a time, so a reader of a huge dataset holds one episode in memory.
+
+What ``open`` keeps is small per episode: the episode table without its per-episode ``stats/*`` columns
+(which are most of its width and are never read here), two int32 arrays locating each episode's row
+group, and at most ``_OPEN_DATA_FILES`` open data files (their footers); the footers of the other data
+files are read once, checked and dropped.
 """
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import schema
 from ._arrow import column_to_numpy
 from ._io import DatasetError, read_json
-from .staging import scan_staging
+from .staging import staged_keys
+
+# Data files kept open by a reader (sequential reading needs one); the others are reopened on demand. A
+# parsed footer costs ~8x its size on disk (~14 MB for 1000 row groups of a 16-column schema), so few.
+_OPEN_DATA_FILES = 2
 
 
 def open(path: str | os.PathLike) -> "Dataset":  # noqa: A001 - the contract's name
@@ -36,7 +47,7 @@ def read_info(root: Path) -> dict[str, Any]:
     if not info_path.exists():
         if (root / schema.SPEC_PATH).exists():
             try:
-                n = len({e.key for e in scan_staging(root)})
+                n = len(staged_keys(root))
             except DatasetError:
                 n = "some"
             raise DatasetError(
@@ -83,8 +94,8 @@ class Dataset:
         self.robot_type: str | None = self.info.get("robot_type")
         self._all_episodes = self._load_episodes()
         self.tasks: list[str] = self._load_tasks()
-        self._files: dict[str, pq.ParquetFile] = {}
-        self._locate = self._check_data_files()
+        self._files: OrderedDict[str, pq.ParquetFile] = OrderedDict()
+        self._data_rels, self._ep_file, self._ep_rg = self._check_data_files()
         fw = self.root / schema.FLYWHEEL_META_PATH
         self.flywheel: dict[str, Any] = read_json(fw) if fw.exists() else {}
         self._rows = np.arange(self._all_episodes.num_rows)
@@ -133,46 +144,67 @@ class Dataset:
         order = np.argsort(t.column("task_index").to_numpy())
         return [t.column(name)[int(i)].as_py() for i in order]
 
-    def _check_data_files(self) -> dict[int, tuple[str, int]]:
-        """Map episode_index -> (data file, row group) and check every referenced file opens."""
+    def _check_data_files(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Locate every episode: (data files, file of each episode, its row group there); check every
+        referenced file opens with the right schema, row groups and row counts, one file at a time."""
         ep = self._all_episodes
         chunks = ep.column("data/chunk_index").to_numpy()
         files = ep.column("data/file_index").to_numpy()
         lengths = ep.column("length").to_numpy()
-        locate: dict[int, tuple[str, int]] = {}
-        next_rg: dict[str, int] = {}
-        for i in range(ep.num_rows):
-            rel = self.info["data_path"].format(chunk_index=int(chunks[i]), file_index=int(files[i]))
-            rg = next_rg.get(rel, 0)
-            next_rg[rel] = rg + 1
-            locate[i] = (rel, rg)
+        n = len(lengths)
+        pairs, first, ep_file = np.unique(np.stack([chunks, files], axis=1).reshape(n, 2), axis=0, return_index=True, return_inverse=True)
+        ep_file = ep_file.reshape(-1)
+        order = np.argsort(first, kind="stable")  # data files in order of their first episode
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        ep_file = rank[ep_file].astype(np.int32)
+        rels = [self.info["data_path"].format(chunk_index=int(c), file_index=int(f)) for c, f in pairs[order]]
+        # row group of each episode = how many episodes of its file come before it
+        by_file = np.argsort(ep_file, kind="stable")
+        counts = np.bincount(ep_file, minlength=len(rels))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        ep_rg = np.empty(n, dtype=np.int32)
+        ep_rg[by_file] = (np.arange(n) - np.repeat(starts, counts)).astype(np.int32)
         want = schema.data_schema(self.features)
-        for rel, n_rg in next_rg.items():
-            pf = self._file(rel)
-            got = pf.schema_arrow
-            for f in want:
-                if f.name not in got.names:
-                    raise DatasetError(self.root / rel, f"column {f.name!r} is missing (info.json lists it)")
-                if got.field(f.name).type != f.type:
-                    raise DatasetError(self.root / rel, f"column {f.name!r} is {got.field(f.name).type}, info.json says {f.type}")
-            if pf.metadata.num_row_groups != n_rg:
-                raise DatasetError(self.root / rel, f"{pf.metadata.num_row_groups} row groups, but meta/episodes puts {n_rg} episodes in it")
-        for i, (rel, rg) in locate.items():
-            if self._file(rel).metadata.row_group(rg).num_rows != lengths[i]:
-                raise DatasetError(self.root / rel, f"row group {rg} does not hold episode {i} ({lengths[i]} frames)")
-        return locate
+        for f, rel in enumerate(rels):
+            pf = self._open_file(rel)  # checked, then closed: open() keeps no footer it does not need
+            try:
+                self._check_data_file(rel, pf, want, counts[f], by_file[starts[f]:starts[f] + counts[f]], ep_rg, lengths)
+            finally:
+                pf.close()
+        return rels, ep_file, ep_rg
+
+    def _check_data_file(self, rel: str, pf: pq.ParquetFile, want: pa.Schema, count: int, episodes, ep_rg, lengths) -> None:
+        got = pf.schema_arrow
+        for field in want:
+            if field.name not in got.names:
+                raise DatasetError(self.root / rel, f"column {field.name!r} is missing (info.json lists it)")
+            if got.field(field.name).type != field.type:
+                raise DatasetError(self.root / rel, f"column {field.name!r} is {got.field(field.name).type}, info.json says {field.type}")
+        md = pf.metadata
+        if md.num_row_groups != count:
+            raise DatasetError(self.root / rel, f"{md.num_row_groups} row groups, but meta/episodes puts {count} episodes in it")
+        for i in episodes:
+            if md.row_group(int(ep_rg[i])).num_rows != lengths[i]:
+                raise DatasetError(self.root / rel, f"row group {ep_rg[i]} does not hold episode {i} ({lengths[i]} frames)")
+
+    def _open_file(self, rel: str) -> pq.ParquetFile:
+        path = self.root / rel
+        if not path.exists():
+            raise DatasetError(path, "data file is missing (meta/episodes references it)")
+        try:
+            return pq.ParquetFile(path)
+        except Exception as err:
+            raise DatasetError(path, f"truncated or corrupt Parquet file ({err})") from None
 
     def _file(self, rel: str) -> pq.ParquetFile:
-        pf = self._files.get(rel)
+        """The data file ``rel``, from a small LRU cache of open files."""
+        pf = self._files.pop(rel, None)
         if pf is None:
-            path = self.root / rel
-            if not path.exists():
-                raise DatasetError(path, "data file is missing (meta/episodes references it)")
-            try:
-                pf = pq.ParquetFile(path)
-            except Exception as err:
-                raise DatasetError(path, f"truncated or corrupt Parquet file ({err})") from None
-            self._files[rel] = pf
+            pf = self._open_file(rel)
+        self._files[rel] = pf
+        while len(self._files) > _OPEN_DATA_FILES:
+            self._files.popitem(last=False)[1].close()
         return pf
 
     # ---- the view -----------------------------------------------------------------------------
@@ -234,8 +266,8 @@ class Dataset:
             keep[:] = False
         for col, want in (("success", success), ("policy", policy), ("worker", worker)):
             if want is not None:
-                values = np.asarray(ep.column(col).to_pylist(), dtype=object)[self._rows]
-                keep &= values == want
+                values = pc.equal(ep.column(col), pa.scalar(want, ep.schema.field(col).type))
+                keep &= pc.fill_null(values, False).to_numpy(zero_copy_only=False)[self._rows]
         if episodes is not None:
             keep &= np.isin(self._rows, np.fromiter((int(i) for i in episodes), dtype=np.int64))
         return Dataset(self.root, _parent=self, _rows=self._rows[keep])
@@ -244,9 +276,9 @@ class Dataset:
     def episode(self, i: int, columns: Sequence[str] | None = None, *, decode_images: bool = True) -> dict[str, np.ndarray]:
         """Episode with ``episode_index`` ``i`` as numpy arrays: scalars (T,), vectors (T, D), images (T, H, W, C)."""
         i = int(i)
-        if i not in self._locate:
-            raise IndexError(f"episode {i} is not in {self.root} (0..{len(self._locate) - 1})")
-        rel, rg = self._locate[i]
+        if not 0 <= i < len(self._ep_file):
+            raise IndexError(f"episode {i} is not in {self.root} (0..{len(self._ep_file) - 1})")
+        rel, rg = self._data_rels[self._ep_file[i]], int(self._ep_rg[i])
         cols = list(columns) if columns is not None else list(self.features)
         unknown = [c for c in cols if c not in self.features]
         if unknown:
@@ -272,7 +304,7 @@ class Dataset:
                 yield {k: v[t] for k, v in ep.items()}
 
     def data_files(self) -> list[Path]:
-        return [self.root / rel for rel in sorted(set(rel for rel, _ in self._locate.values()))]
+        return [self.root / rel for rel in sorted(self._data_rels[f] for f in np.unique(self._ep_file[self._rows]))]
 
     def close(self) -> None:
         for pf in self._files.values():

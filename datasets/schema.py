@@ -31,6 +31,13 @@ FLYWHEEL_FORMAT = 1  # version of our own files: staging/spec.json, staging parq
 DEFAULT_CHUNK_SIZE = 1000  # files per chunk folder, as LeRobot
 DEFAULT_DATA_FILE_SIZE_MB = 100  # target size of one data file, as LeRobot
 DEFAULT_VIDEO_FILE_SIZE_MB = 200  # only written to info.json for LeRobot; we store no videos
+# Episodes (= row groups) per data file, and rows per meta/episodes file: a file is closed at the size
+# limit OR at this count, whichever comes first. A Parquet footer holds ~1-2 KB of metadata per row group
+# (per column chunk: offsets, sizes, statistics), and a writer keeps it in memory until the file is
+# closed; reading one episode parses its file's whole footer. 1000 bounds footers at a few MB while a
+# million episodes still fit in one chunk folder (1000 files). Long or image episodes hit the size limit first.
+DEFAULT_EPISODES_PER_DATA_FILE = 1000
+DEFAULT_EPISODES_PER_META_FILE = 1000
 
 INFO_PATH = "meta/info.json"
 STATS_PATH = "meta/stats.json"

@@ -172,6 +172,11 @@ def staging_files(root: str | os.PathLike) -> list[Path]:
 
 def read_staging_footer(path: Path) -> list[dict[str, Any]]:
     """The per-row-group episode entries of one staging file, from its footer only."""
+    return staging_footer(path)[1]
+
+
+def staging_footer(path: Path) -> tuple[pq.FileMetaData, list[dict[str, Any]]]:
+    """The Parquet footer of one staging file and its per-row-group episode entries, checked."""
     try:
         md = pq.read_metadata(path)
     except FileNotFoundError:
@@ -187,7 +192,7 @@ def read_staging_footer(path: Path) -> list[dict[str, Any]]:
     for i, e in enumerate(entries):
         if md.row_group(i).num_rows != e["length"]:
             raise DatasetError(path, f"row group {i} has {md.row_group(i).num_rows} rows, episode says {e['length']}")
-    return entries
+    return md, entries
 
 
 def scan_staging(root: str | os.PathLike) -> list[StagedEpisode]:
@@ -206,4 +211,10 @@ def scan_staging(root: str | os.PathLike) -> list[StagedEpisode]:
 
 def staged_keys(root: str | os.PathLike) -> set[int]:
     """Keys of the episodes safely staged under ``root`` (for resume and exactly-once delivery)."""
-    return {e.key for e in scan_staging(root)}
+    keys: set[int] = set()
+    for path in staging_files(root):
+        try:
+            keys.update(int(e["key"]) for e in read_staging_footer(path))
+        except FileNotFoundError:  # removed by a concurrent finalize
+            continue
+    return keys

@@ -82,6 +82,10 @@ class NumericAccumulator:
         self.m2 = np.zeros(d)
         self.min = np.full(d, np.inf)
         self.max = np.full(d, -np.inf)
+        # Bin indices of the last few episodes, counted in one bincount once they reach a quarter of the
+        # histogram's size: one bincount per tiny episode would cost a pass over all d x bins counters.
+        self._pending: list[np.ndarray] = []
+        self._pending_n = 0
 
     def add(self, values: np.ndarray, ep: dict[str, np.ndarray]) -> None:
         """Fold in one episode: its raw values (T, D) for the histogram, its ``episode_stats`` for the rest."""
@@ -101,9 +105,20 @@ class NumericAccumulator:
         idx = np.floor((np.where(finite, x, 0.0) - self.lo) * scale)
         idx = np.clip(np.nan_to_num(idx), 0, self.bins - 1).astype(np.int64)
         flat = (idx + np.arange(d, dtype=np.int64) * self.bins)[finite]
-        self.hist += np.bincount(flat, minlength=d * self.bins).reshape(d, self.bins)
+        self._pending.append(flat)
+        self._pending_n += flat.size
+        if self._pending_n >= max(self.hist.size // 4, 1 << 16):
+            self._count_pending()
+
+    def _count_pending(self) -> None:
+        if self._pending:
+            flat = np.concatenate(self._pending)
+            self.hist += np.bincount(flat, minlength=self.hist.size).reshape(self.hist.shape)
+            self._pending.clear()
+            self._pending_n = 0
 
     def result(self) -> dict[str, np.ndarray]:
+        self._count_pending()
         out = {
             "min": self.min,
             "max": self.max,

@@ -115,3 +115,119 @@ def write_synthetic_dataset(
     for w in writers:
         w.close()
     return finalize(root, **(finalize_kwargs or {}))
+
+
+# ---- memory benchmark of finalize / open / validate ------------------------------------------------
+def stage_tiny_episodes(root: str | Path, episodes: int, *, length: int = 5, robot: str = "arm7",
+                        workers: int = 2, episodes_per_file: int = 16) -> None:
+    """Create ``root`` and stage ``episodes`` short episodes round-robin over ``workers`` writers
+    (interleaved keys, as Ray workers produce them), without finalizing."""
+    from .staging import create_dataset
+    from .writer import StagingWriter
+
+    features = robot_features(robot)
+    create_dataset(root, features=features, fps=10, robot_type=robot, task="reach the red target",
+                   flywheel_meta=flywheel_meta(robot))
+    writers = [StagingWriter(root, worker=f"w{i}", episodes_per_file=episodes_per_file) for i in range(workers)]
+    template = {k: synthetic_episode(robot, k, features, length=length) for k in range(16)}
+    for key in range(episodes):
+        writers[key % workers].add_episode(key, template[key % 16], **episode_kwargs(key))
+    for w in writers:
+        w.close()
+
+
+def _measure(phase: str, root: str, **kwargs: Any) -> dict[str, Any]:
+    """Run one phase in this (fresh) process; peak RSS over the phase, minus what imports cost."""
+    import gc
+    import resource
+    import time
+
+    import pyarrow as pa
+
+    import flywheel.datasets as fd
+
+    gc.collect()
+    start = resource.getrusage(resource.RUSAGE_SELF)
+    base_kb = start.ru_maxrss
+    t0 = time.perf_counter()
+    if phase == "finalize":
+        fd.finalize(root, **kwargs)
+    elif phase == "open":
+        ds = fd.open(root)
+        n = len(ds)
+        for i in sorted({0, n // 2, n - 1}):
+            ds.episode(i)
+        sum(1 for _ in ds.filter(success=True).episode_indices)
+    elif phase == "validate":
+        problems = fd.validate(root)
+        if problems:
+            raise SystemExit("\n".join(map(str, problems[:10])))
+    else:
+        raise ValueError(phase)
+    seconds = time.perf_counter() - t0
+    end = resource.getrusage(resource.RUSAGE_SELF)
+    peak_kb = end.ru_maxrss
+    cpu = end.ru_utime + end.ru_stime - start.ru_utime - start.ru_stime
+    return {"phase": phase, "seconds": round(seconds, 2), "cpu_s": round(cpu, 2), "rss_before_mb": round(base_kb / 1024, 1),
+            "rss_peak_mb": round(peak_kb / 1024, 1), "rss_growth_mb": round((peak_kb - base_kb) / 1024, 1),
+            "arrow_peak_mb": round(pa.default_memory_pool().max_memory() / 2**20, 1)}
+
+
+def _layout(root: Path) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    out: dict[str, Any] = {}
+    for name, folder in (("data", root / "data"), ("episodes", root / "meta" / "episodes")):
+        files = sorted(folder.glob("*/*.parquet"))
+        mds = [pq.read_metadata(p) for p in files]
+        out[name] = {
+            "files": len(files),
+            "max_row_groups": max((m.num_row_groups for m in mds), default=0),
+            "max_file_mb": round(max((p.stat().st_size for p in files), default=0) / 2**20, 2),
+            "max_footer_kb": round(max((m.serialized_size for m in mds), default=0) / 1024, 1),
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m flywheel.datasets.synthetic --episodes 20000 --length 5 --out DIR``: stage tiny episodes,
+    then finalize, open and validate them, each in a fresh process, and print time and peak RSS as JSON."""
+    import argparse
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    p = argparse.ArgumentParser(prog="python -m flywheel.datasets.synthetic", description=main.__doc__)
+    p.add_argument("--episodes", type=int, default=20000)
+    p.add_argument("--length", type=int, default=5)
+    p.add_argument("--out", type=Path, required=True, help="work folder (staging is kept in OUT/staged and reused)")
+    p.add_argument("--finalize-kwargs", default="{}", help="JSON keyword arguments of finalize")
+    p.add_argument("--phase", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.phase:
+        print(json.dumps(_measure(args.phase, str(args.out), **json.loads(args.finalize_kwargs))))
+        return 0
+    staged = args.out / f"staged-{args.episodes}x{args.length}"
+    if not (staged / "staging" / "spec.json").exists():
+        shutil.rmtree(staged, ignore_errors=True)
+        stage_tiny_episodes(staged, args.episodes, length=args.length)
+    root = args.out / "ds"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(staged, root)
+    results = []
+    for phase in ("finalize", "open", "validate"):
+        cmd = [sys.executable, "-m", "flywheel.datasets.synthetic", "--phase", phase, "--out", str(root)]
+        if phase == "finalize":
+            cmd += ["--finalize-kwargs", args.finalize_kwargs]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode:
+            sys.stderr.write(res.stdout + res.stderr)
+            return 1
+        results.append(json.loads(res.stdout.strip().splitlines()[-1]))
+    print(json.dumps({"episodes": args.episodes, "length": args.length, "phases": results, "layout": _layout(root)}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

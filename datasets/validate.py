@@ -3,7 +3,8 @@
 Unlike ``open`` (which stops at the first thing that prevents reading), validation keeps going and
 returns every problem it finds, each tied to the file it is in: schema and types, index contiguity,
 one row group per episode, statistics consistent with the data, NaN/inf values, missing, unreferenced
-or truncated files. It streams the data one episode at a time, so it runs on datasets of any size.
+or truncated files. It streams the data one episode at a time and the episode metadata one file at a
+time, keeping nothing per episode, so it runs on datasets of any size in flat memory.
 """
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ from ._io import DatasetError, read_json
 from .reader import read_info
 from .staging import read_staging_footer, staging_files
 
+_META_CHUNK, _META_FILE = "meta/episodes/chunk_index", "meta/episodes/file_index"
 _EPISODE_COLUMNS = (
     "episode_index", "tasks", "length", "data/chunk_index", "data/file_index", "dataset_from_index",
-    "dataset_to_index", "seed", "success", "uuid", "worker", "policy", "terminated", "truncated",
+    "dataset_to_index", _META_CHUNK, _META_FILE, "seed", "success", "uuid", "worker", "policy", "terminated", "truncated",
 )
 
 
@@ -116,13 +118,46 @@ def _check_tasks(root: Path, info: dict, rep: _Report) -> list[str]:
 
 
 # ---- meta/episodes ---------------------------------------------------------------------------------
-def _check_episodes(root: Path, info: dict, tasks: list[str], rep: _Report) -> dict[str, np.ndarray] | None:
+# LeRobot reads the episodes files in path order and takes row i as episode i, and reads the data files in
+# path order as one table that dataset_from_index / dataset_to_index index into. Both are checked here,
+# streaming one episodes file at a time: nothing is kept per episode, only per data file.
+_LIGHT_COLUMNS = ("episode_index", "length", "dataset_from_index", "dataset_to_index", "data/chunk_index", "data/file_index")
+
+
+@dataclass
+class _DataRun:
+    """The episodes of one data file: they must be consecutive, and data files in episode order."""
+
+    rel: str
+    first: int
+    count: int
+
+
+@dataclass
+class _EpisodesSummary:
+    paths: list[Path]
+    runs: list[_DataRun]
+
+
+def _chunk_file(path: Path) -> tuple[int, int] | None:
+    try:
+        return int(path.parent.name.split("-", 1)[1]), int(path.stem.split("-", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _check_episodes(root: Path, info: dict, tasks: list[str], rep: _Report) -> _EpisodesSummary | None:
+    """Check meta/episodes file by file; None when the data cannot be checked against it."""
     folder = root / schema.EPISODES_DIR
     paths = sorted(folder.glob("*/*.parquet"))
     if not paths:
         rep.add(folder, "no episode metadata files")
         return None
-    cols: dict[str, list] = {c: [] for c in _EPISODE_COLUMNS}
+    runs: list[_DataRun] = []
+    seen_files: set[str] = set()
+    n = frames = 0
+    prev_to = 0
+    data_order_reported = False
     for p in paths:
         try:
             names = pq.read_schema(p).names
@@ -130,88 +165,124 @@ def _check_episodes(root: Path, info: dict, tasks: list[str], rep: _Report) -> d
             if missing:
                 rep.add(p, f"missing column(s) {missing}")
                 return None
-            t = pq.read_table(p, columns=list(_EPISODE_COLUMNS))
+            t = pq.read_table(p, columns=list(_LIGHT_COLUMNS) + ["tasks", _META_CHUNK, _META_FILE])
         except Exception as err:
             rep.add(p, f"truncated or corrupt Parquet file ({err})")
             return None
-        for c in _EPISODE_COLUMNS:
-            cols[c].extend(t.column(c).to_pylist())
-    rel = paths[0]
-    ep = {c: np.asarray(v, dtype=object if c in ("tasks", "uuid", "worker", "policy") else None) for c, v in cols.items()}
-    n = len(ep["episode_index"])
-    order = np.argsort(ep["episode_index"], kind="stable")
-    ep = {c: v[order] for c, v in ep.items()}
-    if not np.array_equal(ep["episode_index"], np.arange(n)):
-        rep.add(rel, "episode_index is not contiguous from 0 (gaps or duplicates)")
-        return None
+        ep = {c: t.column(c).to_numpy() for c in _LIGHT_COLUMNS}
+        m = len(ep["episode_index"])
+        if not np.array_equal(ep["episode_index"], np.arange(n, n + m)):
+            rep.add(p, f"episode_index is not contiguous from 0 (gaps, duplicates, or episodes files out of order): "
+                       f"expected {n}..{n + m - 1} here")
+            return None
+        where = _chunk_file(p)
+        meta_at = (t.column(_META_CHUNK).to_numpy(), t.column(_META_FILE).to_numpy())
+        if where is None or not ((meta_at[0] == where[0]) & (meta_at[1] == where[1])).all():
+            rep.add(p, f"{_META_CHUNK} / {_META_FILE} do not name this file")
+        frm, to, length = ep["dataset_from_index"], ep["dataset_to_index"], ep["length"]
+        if m and frm[0] != prev_to:
+            rep.add(p, f"episode {n} starts at index {frm[0]}, not {prev_to}" + (" (the end of the previous episode)" if n else ""))
+        bad = np.nonzero(to - frm != length)[0]
+        if bad.size:
+            rep.add(p, f"dataset_to_index - dataset_from_index != length for episode(s) {(bad[:10] + n).tolist()}")
+        gaps = np.nonzero(frm[1:] != to[:-1])[0]
+        if gaps.size:
+            rep.add(p, f"global index is not contiguous after episode(s) {(gaps[:10] + n).tolist()}")
+        if (length < 1).any():
+            rep.add(p, "an episode has length < 1")
+        for i, names_ in enumerate(t.column("tasks").to_pylist()):
+            if not names_ or any(x not in tasks for x in names_):
+                rep.add(p, f"episode {n + i} names task(s) {names_} not in meta/tasks.parquet")
+                break
+        chunk, file = ep["data/chunk_index"], ep["data/file_index"]
+        starts = np.concatenate([[0], np.nonzero((chunk[1:] != chunk[:-1]) | (file[1:] != file[:-1]))[0] + 1]) if m else []
+        for j, end in zip(starts, list(starts[1:]) + [m]):  # runs of consecutive episodes in one data file
+            rel = info["data_path"].format(chunk_index=int(chunk[j]), file_index=int(file[j]))
+            if runs and runs[-1].rel == rel:  # the run goes on from the previous episodes file
+                runs[-1].count += int(end - j)
+                continue
+            if runs and not data_order_reported and (rel in seen_files or rel < runs[-1].rel):
+                rep.add(p, f"episode {n + j} goes to {rel} after episodes in {runs[-1].rel}: data files must hold "
+                           "consecutive episodes, in path order (LeRobot concatenates them in path order)")
+                data_order_reported = True
+            seen_files.add(rel)
+            runs.append(_DataRun(rel, n + int(j), int(end - j)))
+        n += m
+        frames += int(length.sum())
+        if m:
+            prev_to = int(to[-1])
     if n != info.get("total_episodes"):
         rep.add(schema.INFO_PATH, f"total_episodes is {info.get('total_episodes')} but meta/episodes lists {n}")
-    frm, to, length = ep["dataset_from_index"], ep["dataset_to_index"], ep["length"]
-    if n and frm[0] != 0:
-        rep.add(rel, f"episode 0 starts at index {frm[0]}, not 0")
-    bad = np.nonzero(to - frm != length)[0]
-    if bad.size:
-        rep.add(rel, f"dataset_to_index - dataset_from_index != length for episode(s) {bad[:10].tolist()}")
-    gaps = np.nonzero(frm[1:] != to[:-1])[0]
-    if gaps.size:
-        rep.add(rel, f"global index is not contiguous after episode(s) {gaps[:10].tolist()}")
-    if (length < 1).any():
-        rep.add(rel, "an episode has length < 1")
-    if int(length.sum()) != info.get("total_frames"):
-        rep.add(schema.INFO_PATH, f"total_frames is {info.get('total_frames')} but episode lengths sum to {int(length.sum())}")
-    for i, t in enumerate(ep["tasks"]):
-        if not t or any(x not in tasks for x in t):
-            rep.add(rel, f"episode {i} names task(s) {t} not in meta/tasks.parquet")
-            break
-    return ep
+    if frames != info.get("total_frames"):
+        rep.add(schema.INFO_PATH, f"total_frames is {info.get('total_frames')} but episode lengths sum to {frames}")
+    return _EpisodesSummary(paths, runs)
+
+
+def _episode_rows(paths: list[Path]):
+    """(episode_index, length, dataset_from_index, terminated, truncated) for every episode, in order,
+    read again one episodes file at a time."""
+    cols = ["episode_index", "length", "dataset_from_index", "terminated", "truncated"]
+    for p in paths:
+        t = pq.read_table(p, columns=cols)
+        yield from zip(*(t.column(c).to_numpy(zero_copy_only=False).tolist() for c in cols))
 
 
 # ---- data files ------------------------------------------------------------------------------------
-def _check_data(root: Path, info: dict, features: dict, ep: dict[str, np.ndarray], rep: _Report) -> dict[str, Any]:
+def _check_data(root: Path, info: dict, features: dict, eps: _EpisodesSummary, rep: _Report) -> dict[str, Any]:
     want_schema = schema.data_schema(features)
     fps = info.get("fps") or 1
-    by_file: dict[str, list[int]] = {}
-    for i in range(len(ep["episode_index"])):
-        rel = info["data_path"].format(chunk_index=int(ep["data/chunk_index"][i]), file_index=int(ep["data/file_index"][i]))
-        by_file.setdefault(rel, []).append(i)
+    referenced = {r.rel for r in eps.runs}
     present = {p.relative_to(root).as_posix() for p in (root / schema.DATA_DIR).glob("*/*.parquet")}
-    for rel in sorted(present - set(by_file)):
+    for rel in sorted(present - referenced):
         rep.add(rel, "data file is not referenced by any episode in meta/episodes")
     numeric = schema.numeric_keys(features)
     sums = {k: _Sums() for k in numeric}
     n_tasks = info.get("total_tasks") or 0
-    for rel, eps in by_file.items():
-        if rel not in present:
-            rep.add(rel, f"data file is missing (episodes {eps[0]}..{eps[-1]} point to it)")
-            continue
-        try:
-            pf = pq.ParquetFile(root / rel)
-        except Exception as err:
-            rep.add(rel, f"truncated or corrupt Parquet file ({err})")
-            continue
-        got = pf.schema_arrow.remove_metadata()
-        if not got.equals(want_schema.remove_metadata()):
-            for f in want_schema:
-                if f.name not in got.names:
-                    rep.add(rel, f"column {f.name!r} is missing")
-                elif got.field(f.name).type != f.type:
-                    rep.add(rel, f"column {f.name!r} is {got.field(f.name).type}, info.json says {f.type}")
-            extra = [c for c in got.names if c not in want_schema.names]
-            if extra:
-                rep.add(rel, f"column(s) {extra} are not in info.json features")
-            continue
-        if pf.metadata.num_row_groups != len(eps):
-            rep.add(rel, f"{pf.metadata.num_row_groups} row groups for {len(eps)} episodes (expected one row group per episode)")
-            continue
-        for rg, i in enumerate(eps):
+    rows = _episode_rows(eps.paths)
+    for run in eps.runs:
+        pf = _open_data_file(root, run, present, want_schema, rep)
+        for rg in range(run.count):
+            ep = next(rows)
+            if pf is None:
+                continue
             try:
                 table = pf.read_row_group(rg)
             except Exception as err:
-                rep.add(rel, f"row group {rg} (episode {i}) is unreadable ({err})")
+                rep.add(run.rel, f"row group {rg} (episode {ep[0]}) is unreadable ({err})")
                 continue
-            _check_episode_rows(rel, i, table, features, ep, fps, n_tasks, sums, rep)
-        pf.close()
+            _check_episode_rows(run.rel, ep, table, features, fps, n_tasks, sums, rep)
+        if pf is not None:
+            pf.close()
     return sums
+
+
+def _open_data_file(root: Path, run: _DataRun, present: set[str], want_schema, rep: _Report) -> pq.ParquetFile | None:
+    rel = run.rel
+    if rel not in present:
+        rep.add(rel, f"data file is missing (episodes {run.first}..{run.first + run.count - 1} point to it)")
+        return None
+    try:
+        pf = pq.ParquetFile(root / rel)
+    except Exception as err:
+        rep.add(rel, f"truncated or corrupt Parquet file ({err})")
+        return None
+    got = pf.schema_arrow.remove_metadata()
+    if not got.equals(want_schema.remove_metadata()):
+        for f in want_schema:
+            if f.name not in got.names:
+                rep.add(rel, f"column {f.name!r} is missing")
+            elif got.field(f.name).type != f.type:
+                rep.add(rel, f"column {f.name!r} is {got.field(f.name).type}, info.json says {f.type}")
+        extra = [c for c in got.names if c not in want_schema.names]
+        if extra:
+            rep.add(rel, f"column(s) {extra} are not in info.json features")
+        pf.close()
+        return None
+    if pf.metadata.num_row_groups != run.count:
+        rep.add(rel, f"{pf.metadata.num_row_groups} row groups for {run.count} episodes (expected one row group per episode)")
+        pf.close()
+        return None
+    return pf
 
 
 class _Sums:
@@ -229,18 +300,19 @@ class _Sums:
         self.max = hi if self.max is None else np.fmax(self.max, hi)
 
 
-def _check_episode_rows(rel, i, table, features, ep, fps, n_tasks, sums, rep: _Report) -> None:
+def _check_episode_rows(rel, ep, table, features, fps, n_tasks, sums, rep: _Report) -> None:
+    i, length, start, terminated, truncated = ep
     t = table.num_rows
     where = f"episode {i} (row group)"
-    if t != ep["length"][i]:
-        rep.add(rel, f"{where} has {t} rows, meta/episodes says {ep['length'][i]}")
+    if t != length:
+        rep.add(rel, f"{where} has {t} rows, meta/episodes says {length}")
         return
     values = {}
     for name in schema.numeric_keys(features):
         values[name] = column_to_numpy(table.column(name), features[name])
     if not (values["episode_index"] == i).all():
         rep.add(rel, f"{where}: episode_index column is not {i} throughout")
-    start = int(ep["dataset_from_index"][i])
+    start = int(start)
     if not np.array_equal(values["index"], np.arange(start, start + t)):
         rep.add(rel, f"{where}: index is not {start}..{start + t - 1}")
     if not np.array_equal(values["frame_index"], np.arange(t)):
@@ -249,7 +321,7 @@ def _check_episode_rows(rel, i, table, features, ep, fps, n_tasks, sums, rep: _R
         rep.add(rel, f"{where}: timestamp is not frame_index / fps")
     if ((values["task_index"] < 0) | (values["task_index"] >= n_tasks)).any():
         rep.add(rel, f"{where}: task_index outside 0..{n_tasks - 1}")
-    if "next.done" in values and (bool(ep["terminated"][i]) or bool(ep["truncated"][i])) and not values["next.done"][-1]:
+    if "next.done" in values and (bool(terminated) or bool(truncated)) and not values["next.done"][-1]:
         rep.add(rel, f"{where}: episode ended (terminated/truncated) but next.done is False on its last frame")
     for name, v in values.items():
         x = as_matrix(v)

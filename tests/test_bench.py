@@ -69,7 +69,7 @@ def test_section_clock_is_exclusive():
 class _C:
     def __init__(self, steps, episodes, seconds, cpu):
         self.steps, self.episodes, self.seconds, self.cpu_seconds = steps, episodes, seconds, cpu
-        self.physics_steps, self.verified, self.mismatched = steps * 12, episodes, []
+        self.physics_steps, self.verified, self.mismatched, self.niceness = steps * 12, episodes, [], 15
 
 
 def _synthetic_doc():

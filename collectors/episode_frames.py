@@ -170,14 +170,8 @@ class EpisodeRecorder:
             if not np.isfinite(action).all():
                 problem = f"non-finite action at frame {t}"
                 break
-            buf["action"][t] = action
             obs, reward, terminated, truncated, info = env.step(action)
-            buf["action.ee"][t] = info["action_ee"]
-            buf["next.reward"][t] = reward
-            buf["next.done"][t] = terminated or truncated
-            buf["next.truncated"][t] = truncated
-            success = bool(info.get("is_success", False))
-            buf["next.success"][t] = success
+            success = self._store_step(t, action, reward, terminated, truncated, info)
             total += float(reward)
             t += 1
             if not (np.isfinite(reward) and np.isfinite(buf["action.ee"][t - 1]).all()):
@@ -191,6 +185,18 @@ class EpisodeRecorder:
         return RecordedEpisode(seed=int(seed), length=t, success=success, terminated=bool(terminated),
                                truncated=bool(truncated), total_reward=total, finite=finite, frames=frames,
                                problem=problem)
+
+    def _store_step(self, t: int, action, reward, terminated, truncated, info) -> bool:
+        """Write frame t's action and its step result into the episode buffers; returns is_success."""
+        buf = self._buf
+        buf["action"][t] = action
+        buf["action.ee"][t] = info["action_ee"]
+        buf["next.reward"][t] = reward
+        buf["next.done"][t] = terminated or truncated
+        buf["next.truncated"][t] = truncated
+        success = bool(info.get("is_success", False))
+        buf["next.success"][t] = success
+        return success
 
     def replay(self, actions: np.ndarray, seed: int, *, record: bool = True) -> RecordedEpisode:
         """Re-simulate stored float32 ``actions`` from ``seed`` (same steps, no early stop)."""
@@ -211,14 +217,8 @@ class EpisodeRecorder:
             p = self._store_obs(t, obs)
             problem = problem or p
             action = policy.act(obs)
-            buf["action"][t] = action
             obs, reward, terminated, truncated, info = env.step(action)
-            buf["action.ee"][t] = info["action_ee"]
-            buf["next.reward"][t] = reward
-            buf["next.done"][t] = terminated or truncated
-            buf["next.truncated"][t] = truncated
-            success = bool(info.get("is_success", False))
-            buf["next.success"][t] = success
+            success = self._store_step(t, action, reward, terminated, truncated, info)
             total += float(reward)
         n = len(actions)
         frames = {name: arr[:n].copy() for name, arr in buf.items()} if record else {}

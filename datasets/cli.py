@@ -37,6 +37,10 @@ def add_commands(subparsers) -> None:
     f = sub.add_parser("finalize", help="finish a dataset whose staging area is complete (e.g. after a crashed driver)")
     f.add_argument("path", type=Path)
     f.add_argument("--data-file-size-mb", type=float, default=None)
+    f.add_argument("--max-episodes-per-data-file", type=int, default=None,
+                   help="also close a data file after this many episodes (row groups; default 1000)")
+    f.add_argument("--max-episodes-per-meta-file", type=int, default=None,
+                   help="rows per meta/episodes file (default 1000)")
     f.set_defaults(handler=cmd_finalize)
 
 
@@ -131,8 +135,9 @@ def cmd_finalize(args: argparse.Namespace) -> int:
     from .finalize import finalize
 
     kwargs = {}
-    if args.data_file_size_mb is not None:
-        kwargs["data_file_size_mb"] = args.data_file_size_mb
+    for name in ("data_file_size_mb", "max_episodes_per_data_file", "max_episodes_per_meta_file"):
+        if getattr(args, name, None) is not None:
+            kwargs[name] = getattr(args, name)
     info = finalize(args.path, **kwargs)
     print(f"{args.path}: {info['total_episodes']} episodes, {info['total_frames']} frames")
     return 0

@@ -92,7 +92,7 @@ def finalize(
     n_episodes = len(idx.key)
     total_frames = int(idx.length.sum())
     numeric, image_acc = _accumulators(features, scan, int(idx.length.max()), n_episodes, fps, total_frames)
-    scan = None  # noqa: F841 - the unsorted index is no longer needed
+    del scan  # the unsorted index (duplicates included) is no longer needed
     dschema = schema.data_schema(features)
     data = _DataFiles(root, dschema, data_file_size_mb, chunks_size, int(max_episodes_per_data_file))
     ep_files = _EpisodeFiles(root, features, numeric, data_file_size_mb, chunks_size, int(max_episodes_per_meta_file))

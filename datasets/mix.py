@@ -51,9 +51,11 @@ class MixSampler:
                         f"{ds.root}: feature {f!r} is {b['dtype']}{list(b['shape'])}, but {ref.root} has {a['dtype']}{list(a['shape'])}"
                     )
         self._starts = []
+        self._episode_index = []  # numpy, not a list per sample: O(1) per draw on datasets of any size
         for ds in self.datasets:
             lengths = ds.episodes.column("length").to_numpy()
             self._starts.append(np.concatenate([[0], np.cumsum(lengths)]))
+            self._episode_index.append(np.asarray(ds.episode_indices, dtype=np.int64))
         self.rng = np.random.default_rng(seed)
         self._cache: OrderedDict[tuple[int, int], dict[str, np.ndarray]] = OrderedDict()
         self._cache_size = max(1, cache_episodes)
@@ -76,7 +78,7 @@ class MixSampler:
             starts = self._starts[d]
             r = int(self.rng.integers(starts[-1]))
             row = int(np.searchsorted(starts, r, side="right") - 1)
-            picks.append((int(d), self.datasets[d].episode_indices[row], r - int(starts[row])))
+            picks.append((int(d), int(self._episode_index[d][row]), r - int(starts[row])))
         out: dict[str, list[Any]] = {f: [] for f in self.features}
         for d, ep_index, t in picks:
             ep = self._episode(d, ep_index)

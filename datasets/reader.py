@@ -27,9 +27,10 @@ from ._arrow import column_to_numpy
 from ._io import DatasetError, read_json
 from .staging import staged_keys
 
-# Data files kept open by a reader (sequential reading needs one); the others are reopened on demand. A
-# parsed footer costs ~8x its size on disk (~14 MB for 1000 row groups of a 16-column schema), so few.
-_OPEN_DATA_FILES = 2
+# Data files kept open by a reader (sequential reading needs one, random sampling gains from a few); the
+# others are reopened on demand. A parsed footer costs ~8x its size on disk (~14 MB for 1000 row groups
+# of a 16-column schema), so only a few: the bound does not depend on the number of episodes.
+_OPEN_DATA_FILES = 4
 
 
 def open(path: str | os.PathLike) -> "Dataset":  # noqa: A001 - the contract's name
@@ -118,8 +119,10 @@ class Dataset:
         for c in need:
             if c not in table.column_names:
                 raise DatasetError(paths[0], f"episode metadata has no {c!r} column")
-        table = table.sort_by("episode_index")
         idx = table.column("episode_index").to_numpy()
+        if (np.diff(idx) < 0).any():  # written in order (as LeRobot reads them): no sorted copy needed
+            table = table.sort_by("episode_index")
+            idx = table.column("episode_index").to_numpy()
         if not np.array_equal(idx, np.arange(len(idx))):
             raise DatasetError(paths[0], "episode_index is not contiguous from 0")
         if len(idx) != self.info["total_episodes"]:
@@ -266,6 +269,7 @@ class Dataset:
             keep[:] = False
         for col, want in (("success", success), ("policy", policy), ("worker", worker)):
             if want is not None:
+                want = bool(want) if col == "success" else str(want)
                 values = pc.equal(ep.column(col), pa.scalar(want, ep.schema.field(col).type))
                 keep &= pc.fill_null(values, False).to_numpy(zero_copy_only=False)[self._rows]
         if episodes is not None:

@@ -126,17 +126,19 @@ _LIGHT_COLUMNS = ("episode_index", "length", "dataset_from_index", "dataset_to_i
 
 @dataclass
 class _DataRun:
-    """The episodes of one data file: they must be consecutive, and data files in episode order."""
+    """Consecutive episodes in one data file (one run per file unless the episodes are out of order)."""
 
     rel: str
-    first: int
+    first: int  # episode_index of the first
     count: int
+    row_group: int  # row group of the first in the file
 
 
 @dataclass
 class _EpisodesSummary:
     paths: list[Path]
     runs: list[_DataRun]
+    per_file: dict[str, int]  # episodes per data file
 
 
 def _chunk_file(path: Path) -> tuple[int, int] | None:
@@ -154,7 +156,7 @@ def _check_episodes(root: Path, info: dict, tasks: list[str], rep: _Report) -> _
         rep.add(folder, "no episode metadata files")
         return None
     runs: list[_DataRun] = []
-    seen_files: set[str] = set()
+    per_file: dict[str, int] = {}
     n = frames = 0
     prev_to = 0
     data_order_reported = False
@@ -198,15 +200,17 @@ def _check_episodes(root: Path, info: dict, tasks: list[str], rep: _Report) -> _
         starts = np.concatenate([[0], np.nonzero((chunk[1:] != chunk[:-1]) | (file[1:] != file[:-1]))[0] + 1]) if m else []
         for j, end in zip(starts, list(starts[1:]) + [m]):  # runs of consecutive episodes in one data file
             rel = info["data_path"].format(chunk_index=int(chunk[j]), file_index=int(file[j]))
+            count = int(end - j)
             if runs and runs[-1].rel == rel:  # the run goes on from the previous episodes file
-                runs[-1].count += int(end - j)
+                runs[-1].count += count
+                per_file[rel] += count
                 continue
-            if runs and not data_order_reported and (rel in seen_files or rel < runs[-1].rel):
+            if runs and not data_order_reported and (rel in per_file or rel < runs[-1].rel):
                 rep.add(p, f"episode {n + j} goes to {rel} after episodes in {runs[-1].rel}: data files must hold "
                            "consecutive episodes, in path order (LeRobot concatenates them in path order)")
                 data_order_reported = True
-            seen_files.add(rel)
-            runs.append(_DataRun(rel, n + int(j), int(end - j)))
+            runs.append(_DataRun(rel, n + int(j), count, per_file.get(rel, 0)))
+            per_file[rel] = per_file.get(rel, 0) + count
         n += m
         frames += int(length.sum())
         if m:
@@ -215,7 +219,7 @@ def _check_episodes(root: Path, info: dict, tasks: list[str], rep: _Report) -> _
         rep.add(schema.INFO_PATH, f"total_episodes is {info.get('total_episodes')} but meta/episodes lists {n}")
     if frames != info.get("total_frames"):
         rep.add(schema.INFO_PATH, f"total_frames is {info.get('total_frames')} but episode lengths sum to {frames}")
-    return _EpisodesSummary(paths, runs)
+    return _EpisodesSummary(paths, runs, per_file)
 
 
 def _episode_rows(paths: list[Path]):
@@ -231,7 +235,7 @@ def _episode_rows(paths: list[Path]):
 def _check_data(root: Path, info: dict, features: dict, eps: _EpisodesSummary, rep: _Report) -> dict[str, Any]:
     want_schema = schema.data_schema(features)
     fps = info.get("fps") or 1
-    referenced = {r.rel for r in eps.runs}
+    referenced = set(eps.per_file)
     present = {p.relative_to(root).as_posix() for p in (root / schema.DATA_DIR).glob("*/*.parquet")}
     for rel in sorted(present - referenced):
         rep.add(rel, "data file is not referenced by any episode in meta/episodes")
@@ -239,9 +243,11 @@ def _check_data(root: Path, info: dict, features: dict, eps: _EpisodesSummary, r
     sums = {k: _Sums() for k in numeric}
     n_tasks = info.get("total_tasks") or 0
     rows = _episode_rows(eps.paths)
+    reported: set[str] = set()  # a file's own problems are reported once, even if several runs point to it
     for run in eps.runs:
-        pf = _open_data_file(root, run, present, want_schema, rep)
-        for rg in range(run.count):
+        pf = _open_data_file(root, run, eps.per_file[run.rel], present, want_schema, rep if run.rel not in reported else _Report(root))
+        reported.add(run.rel)
+        for rg in range(run.row_group, run.row_group + run.count):
             ep = next(rows)
             if pf is None:
                 continue
@@ -256,7 +262,7 @@ def _check_data(root: Path, info: dict, features: dict, eps: _EpisodesSummary, r
     return sums
 
 
-def _open_data_file(root: Path, run: _DataRun, present: set[str], want_schema, rep: _Report) -> pq.ParquetFile | None:
+def _open_data_file(root: Path, run: _DataRun, n_episodes: int, present: set[str], want_schema, rep: _Report) -> pq.ParquetFile | None:
     rel = run.rel
     if rel not in present:
         rep.add(rel, f"data file is missing (episodes {run.first}..{run.first + run.count - 1} point to it)")
@@ -278,8 +284,8 @@ def _open_data_file(root: Path, run: _DataRun, present: set[str], want_schema, r
             rep.add(rel, f"column(s) {extra} are not in info.json features")
         pf.close()
         return None
-    if pf.metadata.num_row_groups != run.count:
-        rep.add(rel, f"{pf.metadata.num_row_groups} row groups for {run.count} episodes (expected one row group per episode)")
+    if pf.metadata.num_row_groups != n_episodes:
+        rep.add(rel, f"{pf.metadata.num_row_groups} row groups for {n_episodes} episodes (expected one row group per episode)")
         pf.close()
         return None
     return pf

@@ -84,10 +84,13 @@ def test_finalize_command(tmp_path, capsys):
     root = tmp_path / "ds"
     fd.create_dataset(root, features=feats, fps=10, robot_type="arm7", task="t", flywheel_meta={})
     with fd.StagingWriter(root) as w:
-        w.add_episode(0, synthetic.synthetic_episode("arm7", 0, feats), **synthetic.episode_kwargs(0))
-    assert run(["dataset", "finalize", str(root)]) == 0
-    assert "1 episodes" in capsys.readouterr().out
-    assert fd.open(root).num_episodes == 1
+        for k in range(3):
+            w.add_episode(k, synthetic.synthetic_episode("arm7", k, feats), **synthetic.episode_kwargs(k))
+    assert run(["dataset", "finalize", str(root), "--max-episodes-per-data-file", "2", "--max-episodes-per-meta-file", "2"]) == 0
+    assert "3 episodes" in capsys.readouterr().out
+    assert fd.open(root).num_episodes == 3
+    assert len(list((root / "data").glob("*/*.parquet"))) == 2
+    assert len(list((root / "meta/episodes").glob("*/*.parquet"))) == 2
 
 
 def test_main_entry_point_reports_user_errors(tmp_path, capsys):

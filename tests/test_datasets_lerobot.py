@@ -30,7 +30,9 @@ from flywheel.datasets import png, schema, synthetic
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("lerobot") / "arm7_reach"
-    synthetic.write_synthetic_dataset(root, "arm7", range(9), image=(24, 20), finalize_kwargs={"data_file_size_mb": 0.03})
+    # several data files and several meta/episodes files, across two chunk folders each
+    synthetic.write_synthetic_dataset(root, "arm7", range(9), image=(24, 20), finalize_kwargs={
+        "data_file_size_mb": 0.03, "max_episodes_per_meta_file": 4, "chunks_size": 2})
     keep = os.environ.get("FLYWHEEL_KEEP_LEROBOT_DATASET")
     if keep:  # for running lerobot-check by hand on exactly what this test wrote
         shutil.rmtree(keep, ignore_errors=True)
@@ -41,6 +43,13 @@ def root(tmp_path_factory):
 @pytest.fixture(scope="module")
 def info(root):
     return json.loads((root / "meta/info.json").read_text())
+
+
+def episodes_table(root):
+    """What ``load_episodes`` sees: the sorted meta/episodes files, concatenated (row i is episode i)."""
+    paths = sorted((root / "meta/episodes").glob("*/*.parquet"))
+    assert len(paths) > 1  # several files, so the concatenation order matters
+    return pads.dataset([str(p) for p in paths], format="parquet").to_table()
 
 
 def hf_frames(root):
@@ -114,7 +123,7 @@ def test_items_have_every_feature_with_its_shape_and_the_task_string(root, info)
 
 def test_episode_boundaries_pad_instead_of_leaking(root, info):
     table = hf_frames(root)
-    eps = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet")
+    eps = episodes_table(root)
     for col in ("episode_index", "tasks", "length", "data/chunk_index", "data/file_index", "dataset_from_index",
                 "dataset_to_index", "meta/episodes/chunk_index", "meta/episodes/file_index"):
         assert col in eps.column_names
@@ -130,6 +139,11 @@ def test_episode_boundaries_pad_instead_of_leaking(root, info):
         assert pad == [False, True, True]
         if hi < len(ep_index):
             assert ep_index[hi] == row["episode_index"] + 1
+    # each row names the meta/episodes file it is in (LeRobot resumes writing from the last one)
+    for path in sorted((root / "meta/episodes").glob("*/*.parquet")):
+        where = pq.read_table(path, columns=["meta/episodes/chunk_index", "meta/episodes/file_index"]).to_pylist()
+        assert {(r["meta/episodes/chunk_index"], r["meta/episodes/file_index"]) for r in where} == {
+            (int(path.parent.name[6:]), int(path.stem[5:]))}
     # the data file each episode names really holds it (LeRobot loads files by data/chunk_index, data/file_index)
     for row in eps.to_pylist():
         path = root / info["data_path"].format(chunk_index=row["data/chunk_index"], file_index=row["data/file_index"])
@@ -141,7 +155,7 @@ def test_single_episode_selection(root, info):
     last = info["total_episodes"] - 1
     paths = [str(p) for p in sorted((root / "data").glob("*/*.parquet"))]
     sub = pads.dataset(paths, format="parquet").to_table(filter=pads.field("episode_index").isin([last]))
-    eps = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    eps = episodes_table(root).to_pylist()
     assert sub.num_rows == eps[last]["length"] > 0
 
 

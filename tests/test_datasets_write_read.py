@@ -3,6 +3,7 @@ import json
 import os
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -415,3 +416,113 @@ def test_finalize_selected_keys(tmp_path):
     assert ds.episodes.column("seed").to_pylist() == [100, 102, 103, 105]
     np.testing.assert_array_equal(ds.episode(3)["action"], synthetic.synthetic_episode("arm7", 5, feats)["action"])
     assert fd.validate(root) == []
+
+
+def _stage(root, keys, *, workers=3, episodes_per_file=4, image=None):
+    feats = synthetic.robot_features("arm7", image=image)
+    fd.create_dataset(root, features=feats, fps=10, robot_type="arm7", task="reach the red target",
+                      flywheel_meta=synthetic.flywheel_meta("arm7"))
+    writers = [fd.StagingWriter(root, worker=f"w{i}", episodes_per_file=episodes_per_file) for i in range(workers)]
+    for n, k in enumerate(keys):
+        writers[n % workers].add_episode(k, synthetic.synthetic_episode("arm7", k, feats), **synthetic.episode_kwargs(k))
+    for w in writers:
+        w.close()
+    return feats
+
+
+def _chunk_file(path):
+    return int(path.parent.name.split("-")[1]), int(path.stem.split("-")[1])
+
+
+def test_per_file_episode_limits_give_several_data_and_episodes_files(tmp_path):
+    """Files close at an episode count too (bounded footers): several data and meta/episodes files, in two
+    chunk folders each, each episodes row naming its own file; the reader and the validator accept it, and
+    nothing but the file layout differs from the same episodes finalized into one file of each."""
+    import shutil
+
+    one, many = tmp_path / "one", tmp_path / "many"
+    feats = _stage(one, range(23))
+    shutil.copytree(one, many)
+    fd.finalize(one)
+    info = fd.finalize(many, max_episodes_per_data_file=5, max_episodes_per_meta_file=7, chunks_size=3)
+    assert info["total_episodes"] == 23
+
+    data = sorted((many / "data").glob("*/*.parquet"))
+    assert [p.relative_to(many).as_posix() for p in data] == [
+        "data/chunk-000/file-000.parquet", "data/chunk-000/file-001.parquet", "data/chunk-000/file-002.parquet",
+        "data/chunk-001/file-000.parquet", "data/chunk-001/file-001.parquet"]
+    assert [pq.ParquetFile(p).metadata.num_row_groups for p in data] == [5, 5, 5, 5, 3]
+    metas = sorted((many / "meta/episodes").glob("*/*.parquet"))
+    assert [p.relative_to(many).as_posix() for p in metas] == [
+        "meta/episodes/chunk-000/file-000.parquet", "meta/episodes/chunk-000/file-001.parquet",
+        "meta/episodes/chunk-000/file-002.parquet", "meta/episodes/chunk-001/file-000.parquet"]
+    rows = []
+    for p in metas:
+        t = pq.read_table(p).to_pylist()
+        assert {(r["meta/episodes/chunk_index"], r["meta/episodes/file_index"]) for r in t} == {_chunk_file(p)}
+        rows += t
+    assert [len(pq.read_table(p, columns=["episode_index"])) for p in metas] == [7, 7, 7, 2]
+    assert [r["episode_index"] for r in rows] == list(range(23))  # in path order, as LeRobot reads them
+    for i, r in enumerate(rows):  # each episode is row group i % 5 of data file i // 5
+        f = data[i // 5]
+        assert (r["data/chunk_index"], r["data/file_index"]) == _chunk_file(f)
+        assert pq.ParquetFile(f).read_row_group(i % 5, columns=["episode_index"]).column(0).to_pylist() == [i] * r["length"]
+
+    # the same episodes, statistics and metadata as the single-file layout
+    single = pq.read_table(one / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    layout = ("data/chunk_index", "data/file_index", "meta/episodes/chunk_index", "meta/episodes/file_index")
+    assert [{k: v for k, v in r.items() if k not in layout} for r in rows] == [
+        {k: v for k, v in r.items() if k not in layout} for r in single]
+    assert (many / "meta/stats.json").read_text() == (one / "meta/stats.json").read_text()
+    frames = pa.concat_tables([pq.read_table(p) for p in data])  # the frames LeRobot concatenates
+    assert frames.equals(pq.read_table(one / "data/chunk-000/file-000.parquet"))
+
+    ds = fd.open(many)
+    assert len(ds) == 23 and ds.num_frames == info["total_frames"] and len(ds.data_files()) == 5
+    assert not any(c.startswith("stats/") for c in ds.episodes.column_names)  # the reader skips the wide columns
+    for i in (0, 4, 5, 14, 15, 22):  # both sides of file boundaries
+        want = synthetic.synthetic_episode("arm7", i, feats)
+        np.testing.assert_array_equal(ds.episode(i)["observation.state"], want["observation.state"])
+    assert [e["episode_index"][0] for e in ds.filter(episodes=[3, 17]).iter_episodes(["episode_index"])] == [3, 17]
+    assert len(ds.filter(success=True)) == sum(synthetic.episode_kwargs(k)["success"] for k in range(23))
+    assert fd.validate(many) == []
+
+
+def test_validate_checks_where_episodes_rows_and_data_files_are(tmp_path):
+    root = tmp_path / "ds"
+    _stage(root, range(6), workers=2)
+    fd.finalize(root, max_episodes_per_data_file=2, max_episodes_per_meta_file=3)
+    assert fd.validate(root) == []
+    victim = root / "meta/episodes/chunk-000/file-001.parquet"
+    t = pq.read_table(victim)
+    i = t.column_names.index("meta/episodes/file_index")
+    pq.write_table(t.set_column(i, "meta/episodes/file_index", pa.array([0] * t.num_rows, pa.int64())), victim)
+    found = [str(p) for p in fd.validate(root)]
+    assert found == [f"{victim}: meta/episodes/chunk_index / meta/episodes/file_index do not name this file"]
+
+    # episodes pointing to data files out of path order: LeRobot's concatenation would misplace them
+    first = root / "meta/episodes/chunk-000/file-000.parquet"
+    t = pq.read_table(first)
+    i = t.column_names.index("data/file_index")
+    pq.write_table(t.set_column(i, "data/file_index", pa.array([1, 1, 0], pa.int64())), first)
+    assert any(str(first) in p and "path order" in p for p in map(str, fd.validate(root)))
+
+
+def test_numeric_accumulator_batches_histogram_updates():
+    """Histogram counts are deferred and added in batches; the result equals counting every episode at once."""
+    from flywheel.datasets.stats import NumericAccumulator, episode_stats
+
+    rng = np.random.default_rng(0)
+    episodes = [rng.normal(size=(int(rng.integers(1, 400)), 3)) for _ in range(400)]
+    everything = np.concatenate(episodes)
+    acc = NumericAccumulator(everything.min(axis=0), everything.max(axis=0), bins=50)
+    for x in episodes:
+        acc.add(x, episode_stats(x))
+        assert acc._pending_n < max(acc.hist.size // 4, 1 << 16)
+    assert acc.hist.sum() < everything.size  # some updates are still pending here...
+    out = acc.result()
+    assert acc.hist.sum() == everything.size  # ...and counted by result()
+    want = np.stack([np.histogram(everything[:, j], bins=50, range=(everything[:, j].min(), everything[:, j].max()))[0] for j in range(3)])
+    np.testing.assert_array_equal(acc.hist, want)
+    np.testing.assert_allclose(out["mean"], everything.mean(axis=0))
+    np.testing.assert_allclose(out["q50"], np.quantile(everything, 0.5, axis=0), atol=(everything.max() - everything.min()) / 50)

@@ -6,7 +6,8 @@ What is measured, in one run (all on the same task, robot, control mode, camera 
   scripted expert, observations, cameras, dataset writing), timed from the first episode handed to a worker to
   the last one made durable, so Ray start-up and env construction (one-off costs) are not counted;
 - the **engine ceiling**: the *same* episodes (seeds and recorded actions read back from the one-worker
-  dataset) re-simulated in one process with physics alone - the joint targets the env applied, the task's
+  dataset) re-simulated in one Ray worker process (Ray runs workers at nice 15: the ceiling gets the same
+  priority as the pipeline it is compared with) with physics alone - the joint targets the env applied, the task's
   physics hooks (pushes, grasp assist), the same robot, objects, physics rate and substeps - and no policy,
   observation, rendering or writing. Replaying the recorded trajectories keeps contacts and grasps in (an
   idle arm steps ~1.5x faster than a grasping one); every replayed episode is checked against the
@@ -16,8 +17,9 @@ What is measured, in one run (all on the same task, robot, control mode, camera 
 
 Units: a *step* is one control step (``env.step``); ``physics_steps_per_s`` counts simulator substeps.
 One worker stands in for one robot, so episodes per robot-day is ``episodes_per_day / workers``.
-Every derived figure (multiples, efficiencies, days) is computed in `derive` from the measured ones
-recorded next to it, so a reader (and the test) can recompute it.
+Every derived figure (multiples, efficiencies, days) is computed in `bench_report.derive` from the measured
+ones recorded next to it, so a reader (and the test) can recompute it. Load-insensitive cross-checks are recorded
+too: thread CPU time for the pipeline efficiency, worker CPU time per episode for the parallel efficiency.
 """
 from __future__ import annotations
 
@@ -35,7 +37,6 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-SECONDS_PER_DAY = 86400.0
 SPLIT_KEYS = ("physics", "policy", "observation", "rendering", "writing", "reset", "other")
 
 
@@ -335,19 +336,49 @@ def _vm_hwm_mb(pid: int) -> float | None:
     return None
 
 
-class RssSampler:
-    """A `collect` callback: after every batch, reads each worker's peak RSS and keeps the maximum."""
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a live process has used (Linux /proc), or None."""
+    try:
+        with open(f"/proc/{int(pid)}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class WorkerSampler:
+    """A `collect` callback: after every batch, reads each worker's peak RSS (kept as the maximum) and CPU time.
+
+    CPU time per episode between the first and the last batch answer excludes start-up, and unlike wall time it
+    barely depends on how much CPU other processes leave free (Ray runs its workers at nice 15)."""
 
     def __init__(self) -> None:
         self.peak_mb: dict[str, float] = {}
+        self.first: tuple[int, float] | None = None  # (episodes answered, total worker CPU s)
+        self.last: tuple[int, float] | None = None
 
     def __call__(self, state: dict[str, Any]) -> None:
-        for name, pid in (state.get("pids") or {}).items():
-            if pid is None:
-                continue
+        pids = {name: pid for name, pid in (state.get("pids") or {}).items() if pid is not None}
+        cpu = 0.0
+        for name, pid in pids.items():
             mb = _vm_hwm_mb(pid)
             if mb is not None and mb > self.peak_mb.get(name, 0.0):
                 self.peak_mb[name] = mb
+            c = _cpu_seconds(pid)
+            cpu = float("nan") if c is None else cpu + c
+        point = (int(state.get("attempted", 0)), cpu)
+        if self.first is None or (self.first[1] != self.first[1]):
+            self.first = point
+        self.last = point
+
+    @property
+    def cpu_s_per_episode(self) -> float | None:
+        if self.first is None or self.last is None or self.last[0] <= self.first[0]:
+            return None
+        v = (self.last[1] - self.first[1]) / (self.last[0] - self.first[0])
+        return v if v == v and v > 0 else None
+
+
 
 
 # ---- one pipeline measurement through the real collector -------------------------------------------------
@@ -363,6 +394,7 @@ class PipelineRun:
     peak_rss_mb: float | None  # the largest worker's peak RSS
     worker_busy_s: list[float]
     dataset: str
+    cpu_s_per_episode: float | None = None  # worker CPU time per episode (between first and last batch answer)
 
 
 def _folder_bytes(path: Path, pattern: str = "**/*") -> int:
@@ -376,7 +408,7 @@ def run_pipeline(cfg: dict[str, Any], *, workers: int, episodes: int, seed: int,
     from flywheel.collectors.collect import collect
     from flywheel.datasets import schema
 
-    sampler = RssSampler()
+    sampler = WorkerSampler()
     summary = collect(cfg["task"], cfg["robot"], episodes, out=str(out), workers=workers, seed=seed, policy="expert",
                       cameras=cfg.get("cameras") or None, max_steps=cfg.get("max_steps"),
                       control_mode=cfg.get("control_mode", "joint_pos"), quiet=True, callback=sampler)
@@ -387,7 +419,7 @@ def run_pipeline(cfg: dict[str, Any], *, workers: int, episodes: int, seed: int,
     return PipelineRun(workers=workers, episodes=int(summary.episodes), steps=int(summary.frames), seconds=seconds,
                        successes=int(summary.successes), bytes_on_disk=_folder_bytes(out / schema.DATA_DIR, "**/*.parquet"),
                        dataset_bytes=_folder_bytes(out), peak_rss_mb=max(sampler.peak_mb.values(), default=None),
-                       worker_busy_s=busy, dataset=str(out))
+                       worker_busy_s=busy, dataset=str(out), cpu_s_per_episode=sampler.cpu_s_per_episode)
 
 
 def ceiling_of_dataset(env_cfg: dict[str, Any], root: str) -> CeilingResult:

@@ -138,7 +138,7 @@ def build_document(cfg, *, runs, ceilings, split, plain, substeps: int, control_
             "steps": c_steps, "seconds": c_seconds, "ceiling_steps_per_s": ceiling_sps, "one_worker_steps_per_s": None,
             "bytes_on_disk": None, "peak_rss_mb": None, "success_rate": None}
     records.append(derive(crec, ref, control_hz, substeps))
-    one = None
+    one = one_cpu = None
     for w in sorted(runs):
         rs = runs[w]
         seconds = _median(r.seconds for r in rs)
@@ -155,10 +155,17 @@ def build_document(cfg, *, runs, ceilings, split, plain, substeps: int, control_
         # efficiency is each worker running slower (CPU share, memory bandwidth), not waiting for work.
         rec["worker_utilisation"] = _median(sum(r.worker_busy_s) / (len(r.worker_busy_s) * r.seconds)
                                             for r in rs if r.worker_busy_s and r.seconds > 0) if any(r.worker_busy_s for r in rs) else None
+        cpu = [r.cpu_s_per_episode for r in rs if getattr(r, "cpu_s_per_episode", None)]
+        rec["worker_cpu_s_per_episode"] = _median(cpu) if cpu else None
         busy = [sum(r.worker_busy_s) for r in rs if r.worker_busy_s]
         rec["steps_per_busy_worker_s"] = first.steps / _median(busy) if busy else None
         if w == 1:
             one = rec["steps"] / rec["seconds"]
+            one_cpu = rec["worker_cpu_s_per_episode"]
+        # CPU-time scaling: the same episodes' worker CPU time at 1 worker over W workers (1.0 = no extra work per
+        # episode with more workers); independent of how much CPU other processes leave free
+        rec["parallel_efficiency_cpu"] = (one_cpu / rec["worker_cpu_s_per_episode"]
+                                          if one_cpu and rec["worker_cpu_s_per_episode"] else None)
         rec["one_worker_steps_per_s"] = one
         records.append(derive(rec, ref, control_hz, substeps))
         if w == 1 and len(rs) == len(ceilings):  # paired per repeat: pipeline and ceiling measured back to back
@@ -309,6 +316,11 @@ def markdown(doc: dict[str, Any]) -> str:
         lines.append("Worker utilisation (busy time / collection time): " + ", ".join(util) + "; steps per busy "
                      "worker-second: " + ", ".join(f"{r['workers']}w {r['steps_per_busy_worker_s']:,.0f}" for r in doc["records"]
                                                    if r["kind"] == "pipeline" and r.get("steps_per_busy_worker_s")) + ".")
+    cpu_par = [f"{r['workers']}w {r['parallel_efficiency_cpu']:.2f}" for r in doc["records"]
+               if r["kind"] == "pipeline" and r.get("parallel_efficiency_cpu") is not None]
+    if cpu_par:
+        lines.append("Parallel efficiency in worker CPU time per episode (load-insensitive cross-check): "
+                     + ", ".join(cpu_par) + ".")
     lines += ["", f"Command: `{doc['command']}`"]
     return "\n".join(lines) + "\n"
 

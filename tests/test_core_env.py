@@ -172,3 +172,25 @@ def test_registry_lists_builtin_robots():
     assert "panda" in robots.names()
     spec = robots.get("panda")
     assert spec.kind == "arm" and spec.hands == ("right_hand",) and spec.fixed_base
+
+
+def _expert_trace(env, policy, seed):
+    obs, _ = env.reset(seed=seed)
+    policy.reset(seed)
+    trace, done = [], False
+    while not done:
+        action = policy.act(obs)
+        trace.append(action)
+        obs, _, terminated, truncated, _ = env.step(action)
+        done = terminated or truncated
+    return np.stack(trace)
+
+
+def test_expert_episode_does_not_depend_on_the_episodes_before_it():
+    """A worker runs many episodes with one env and one expert: episode k must equal a fresh run of seed S+k."""
+    used_env = make_env("pick_place", robot="panda")
+    used = expert("pick_place", used_env)
+    for seed in (11, 12):
+        _expert_trace(used_env, used, seed)
+    fresh_env = make_env("pick_place", robot="panda")
+    assert np.array_equal(_expert_trace(used_env, used, 5), _expert_trace(fresh_env, expert("pick_place", fresh_env), 5))

@@ -114,7 +114,7 @@ def cmd_add(args) -> int:
     dest = (out_dir / f"{name}.toml").absolute()
     if dest.exists() and not args.force:
         raise _user_error(f"{dest} already exists; pass --force to overwrite it or --name to choose another name")
-    existing = {n: p for n, p in registry._spec_files().items()}
+    existing = {n: p for n, p in registry.spec_files().items()}
     if name in existing and existing[name].absolute() != dest and not args.force:
         raise _user_error(f"a robot named {name!r} already exists ({existing[name]}); pass --name to choose another "
                           "name, or --force to shadow it")

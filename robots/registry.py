@@ -24,7 +24,7 @@ def search_dirs() -> list[Path]:
     return [*extra, user_robots_dir(), BUILTIN_DIR]
 
 
-def _spec_files() -> dict[str, Path]:
+def spec_files() -> dict[str, Path]:
     """Name -> spec file; earlier search dirs win, so a user can override a built-in by name."""
     found: dict[str, Path] = {}
     for folder in reversed(search_dirs()):
@@ -35,11 +35,11 @@ def _spec_files() -> dict[str, Path]:
 
 
 def names() -> list[str]:
-    return sorted(_spec_files())
+    return sorted(spec_files())
 
 
 def list() -> "list[RobotSpec]":  # noqa: A001 - the issue asks for flywheel.robots.list()
-    return [load_spec(path) for path in _spec_files().values()]
+    return [load_spec(path) for path in spec_files().values()]
 
 
 def get(robot: "str | os.PathLike | RobotSpec") -> RobotSpec:
@@ -49,7 +49,7 @@ def get(robot: "str | os.PathLike | RobotSpec") -> RobotSpec:
     text = os.fspath(robot)
     if text.endswith(".toml") or os.sep in text:
         return load_spec(Path(text).expanduser())
-    files = _spec_files()
+    files = spec_files()
     if text not in files:
         available = ", ".join(sorted(files)) or "none"
         raise KeyError(f"unknown robot {text!r}; available robots: {available} (or pass the path of a spec .toml file)")

@@ -264,7 +264,7 @@ class RobotTaskEnv(gym.Env):
             delta_world = tf.quat_mul(tf.quat_mul(base_orn, tf.euler_to_quat(a[3:6])), tf.quat_conj(base_orn))
             target_orn = tf.quat_mul(delta_world, orn)
             arm = robot.ik_step(q, hand, target_pos, target_orn, q_ref=robot.home_q)
-            dofs = robot._ik_cols[hand][1]
+            dofs = robot.ik_dofs(hand)
             q_target[dofs] = arm[dofs]
             robot.set_gripper(q_target, hand, a[6])
             if hand in self.virtual_grippers:

@@ -328,6 +328,10 @@ class Robot:
         offs = self._ee_offsets_f
         return [(_tool_point(st[4], st[5], offs[i]), np.array(st[5])) for st, i in zip(states, idx)]
 
+    def ik_dofs(self, ee_name: str) -> np.ndarray:
+        """Indices (into the dof vector) of the joints IK moves for this end-effector: its arm, or its leg."""
+        return self._ik_cols[ee_name][1]
+
     def ee_world_pose(self, ee_name: str) -> tuple[np.ndarray, np.ndarray]:
         i = self.ee_names.index(ee_name)
         st = p.getLinkState(self.body, self.ee_links[i], computeForwardKinematics=1, physicsClientId=self.client)

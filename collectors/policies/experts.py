@@ -42,7 +42,7 @@ class _ExpertBase:
             q, _ = robot.joint_state()
             q_target = robot.ik_step(q, hand, target_pos, target_orn, q_ref=robot.home_q)
             keep = np.ones(robot.num_dofs, dtype=bool)
-            keep[robot._ik_cols[hand][1]] = False
+            keep[robot.ik_dofs(hand)] = False
             q_target[keep] = robot.home_q[keep]  # everything but the arm holds its home pose (legs: standing)
             robot.set_gripper(q_target, hand, gripper)
             extra = [gripper if h == hand else 1.0 for h in env.virtual_grippers]

@@ -395,47 +395,63 @@ def _next_file(chunk: int, file: int, chunks_size: int) -> tuple[int, int]:
     return (chunk + 1, 0) if file >= chunks_size - 1 else (chunk, file + 1)
 
 
-class _DataFiles:
-    """Appends episodes (one row group each) to data files; a file is closed past the size or episode limit.
+class _RollingParquet:
+    """One Parquet file at a time under a path template, moving on to the next (chunk, file) once the current
+    one is past its size or row limit: the rotation that data files and meta/episodes files share.
 
-    The episode limit bounds the footer, which a ParquetWriter keeps in memory until close (~1-2 KB per
-    row group) and every reader parses whole to reach one episode.
+    The row limit bounds the footer, which a ParquetWriter keeps in memory until close (~1-2 KB per row
+    group) and every reader parses whole to reach one episode. The caller counts `rows` itself, since it may
+    buffer rows before writing them.
     """
 
-    def __init__(self, root: Path, dschema: pa.Schema, size_mb: float, chunks_size: int, max_episodes: int):
-        self.root = root
-        self.schema = dschema
+    def __init__(self, root: Path, path_of, pschema: pa.Schema, size_mb: float, chunks_size: int, max_rows: int):
+        self.root, self.path_of, self.schema = root, path_of, pschema
         self.limit = size_mb * 1024 * 1024
-        self.chunks_size = chunks_size
-        self.max_episodes = max_episodes
+        self.chunks_size, self.max_rows = chunks_size, max_rows
         self.chunk, self.file = 0, 0
-        self.episodes_in_file = 0
+        self.rows = 0
         self._sink = None
         self._writer = None
 
-    def write(self, table: pa.Table) -> tuple[int, int]:
+    def full(self) -> bool:
+        return self.rows >= self.max_rows or (self._sink is not None and self._sink.tell() >= self.limit)
+
+    def next_file(self) -> None:
+        self.close()
+        self.chunk, self.file = _next_file(self.chunk, self.file, self.chunks_size)
+
+    def write(self, table: pa.Table, **kwargs) -> None:
         if self._writer is None:
-            path = self.root / schema.data_path(self.chunk, self.file)
+            path = self.root / self.path_of(self.chunk, self.file)
             path.parent.mkdir(parents=True, exist_ok=True)
             self._sink = pa.OSFile(str(path), "wb")
             self._writer = pq.ParquetWriter(self._sink, self.schema, compression="snappy")
-        at = (self.chunk, self.file)
-        self._writer.write_table(table, row_group_size=max(1, table.num_rows))
-        self.episodes_in_file += 1
-        if self._sink.tell() >= self.limit or self.episodes_in_file >= self.max_episodes:
-            self._close_file()
-            self.chunk, self.file = _next_file(self.chunk, self.file, self.chunks_size)
-        return at
+        self._writer.write_table(table, **kwargs)
 
-    def _close_file(self) -> None:
+    def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._sink.close()
             self._writer = self._sink = None
-            self.episodes_in_file = 0
+        self.rows = 0
+
+
+class _DataFiles:
+    """Appends episodes (one row group each) to data files; a file is closed past the size or episode limit."""
+
+    def __init__(self, root: Path, dschema: pa.Schema, size_mb: float, chunks_size: int, max_episodes: int):
+        self.out = _RollingParquet(root, schema.data_path, dschema, size_mb, chunks_size, max_episodes)
+
+    def write(self, table: pa.Table) -> tuple[int, int]:
+        out = self.out
+        if out.full():
+            out.next_file()
+        out.write(table, row_group_size=max(1, table.num_rows))
+        out.rows += 1
+        return out.chunk, out.file
 
     def close(self) -> None:
-        self._close_file()
+        self.out.close()
 
 
 def _episode_stats(table: pa.Table, features, entry: dict[str, Any], numeric: _Numeric, image_acc):
@@ -510,18 +526,10 @@ class _EpisodeFiles:
     """
 
     def __init__(self, root: Path, features, numeric: _Numeric, size_mb: float, chunks_size: int, max_episodes: int):
-        self.root = root
         self.features = features
         self.numeric = numeric
         self.schema = episodes_schema(features)
-        self.limit = size_mb * 1024 * 1024
-        self.chunks_size = chunks_size
-        self.max_episodes = max_episodes
-        self.chunk, self.file = 0, 0
-        self.rows_in_file = 0
-        self._full = False
-        self._sink = None
-        self._writer = None
+        self.out = _RollingParquet(root, schema.episodes_path, self.schema, size_mb, chunks_size, max_episodes)
         self._reset()
 
     def _reset(self) -> None:
@@ -530,11 +538,11 @@ class _EpisodeFiles:
         self.img: dict[str, dict[str, list[np.ndarray]]] = {n: {s: [] for s in schema.STAT_KEYS} for n in schema.image_keys(self.features)}
 
     def add(self, row: dict, num_st: dict[str, np.ndarray], img_st: dict[str, dict[str, np.ndarray]]) -> None:
-        if self.rows_in_file >= self.max_episodes or self._full:
-            self._close_file()
-            self.chunk, self.file = _next_file(self.chunk, self.file, self.chunks_size)
-        row["meta/episodes/chunk_index"] = self.chunk
-        row["meta/episodes/file_index"] = self.file
+        if self.out.full():
+            self._flush()
+            self.out.next_file()
+        row["meta/episodes/chunk_index"] = self.out.chunk
+        row["meta/episodes/file_index"] = self.out.file
         for k, v in row.items():
             self.cols[k].append(v)
         for s in schema.STAT_KEYS:
@@ -542,7 +550,7 @@ class _EpisodeFiles:
         for n, st in img_st.items():
             for s in schema.STAT_KEYS:
                 self.img[n][s].append(np.asarray(st[s]).reshape(-1))
-        self.rows_in_file += 1
+        self.out.rows += 1
         if len(self.cols["episode_index"]) >= _EPISODE_BATCH:
             self._flush()
 
@@ -561,28 +569,12 @@ class _EpisodeFiles:
                 else:
                     m = num[s][:, self.numeric.slices[name]]
                 arrays.append(_list_array(m, pa.int64() if s == "count" else pa.float64()))
-        table = pa.Table.from_arrays(arrays, schema=self.schema)
-        if self._writer is None:
-            path = self.root / schema.episodes_path(self.chunk, self.file)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._sink = pa.OSFile(str(path), "wb")
-            self._writer = pq.ParquetWriter(self._sink, self.schema, compression="snappy")
-        self._writer.write_table(table)
+        self.out.write(pa.Table.from_arrays(arrays, schema=self.schema))
         self._reset()
-        if self._sink.tell() >= self.limit:
-            self._full = True
-
-    def _close_file(self) -> None:
-        self._flush()
-        if self._writer is not None:
-            self._writer.close()
-            self._sink.close()
-            self._writer = self._sink = None
-        self.rows_in_file = 0
-        self._full = False
 
     def close(self) -> None:
-        self._close_file()
+        self._flush()
+        self.out.close()
 
 
 def _list_array(m: np.ndarray, type_: pa.DataType) -> pa.ListArray:

@@ -353,21 +353,23 @@ class Robot:
 
     # ---- inverse kinematics ------------------------------------------------------------------
     def ik_step(self, q: np.ndarray, ee_name: str, target_pos: np.ndarray, target_orn: np.ndarray | None = None,
-                damping: float = 0.05, max_dq: float = 0.25, q_ref: np.ndarray | None = None) -> np.ndarray:
+                damping: float = 0.05, max_dq: float = 0.25, q_ref: np.ndarray | None = None,
+                pose: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """One damped-least-squares step towards a world-frame target over that end-effector's joints.
 
         Run once per control step from the measured state: the error feedback closes the loop, so a
         single Jacobian call per step suffices (resolved-rate control), and only the arm moves.
         Chains of fewer than 6 degrees of freedom (3- and 4-DoF humanoid arms) track the position only.
         Models with spherical joints use a geometric Jacobian (PyBullet's calculateJacobian refuses them).
+        `pose` is the end-effector's world pose when the caller has already read it this step.
         """
         cols, dofs = self._ik_cols[ee_name]
         if len(dofs) < 6:
             target_orn = None
         if self._has_spherical_movable:
-            return self._ik_step_geometric(q, ee_name, target_pos, target_orn, damping, max_dq, q_ref)
+            return self._ik_step_geometric(q, ee_name, target_pos, target_orn, damping, max_dq, q_ref, pose)
         i = self.ee_names.index(ee_name)
-        pos, orn = self.ee_world_pose(ee_name)
+        pos, orn = pose if pose is not None else self.ee_world_pose(ee_name)
         all_q = [st[0] for st in p.getJointStates(self.body, self._movable, physicsClientId=self.client)]
         zeros = self._ik_zeros
         lin, ang = p.calculateJacobian(self.body, self.ee_links[i], self._jacobian_points[i], all_q, zeros, zeros,
@@ -400,11 +402,11 @@ class Robot:
         out[dofs] = (q[dofs] + dq).clip(lower, upper)
         return out
 
-    def _ik_step_geometric(self, q, ee_name, target_pos, target_orn, damping, max_dq, q_ref) -> np.ndarray:
+    def _ik_step_geometric(self, q, ee_name, target_pos, target_orn, damping, max_dq, q_ref, pose) -> np.ndarray:
         """`ik_step` through spherical joints: a geometric Jacobian whose columns for a spherical joint are
         rotations about the world axes, turned back into the joint's rotation vector after the step."""
         chain, dofs = self._ik_chain[ee_name], self._ik_cols[ee_name][1]
-        pos, orn = self.ee_world_pose(ee_name)
+        pos, orn = pose if pose is not None else self.ee_world_pose(ee_name)
         states = p.getLinkStates(self.body, [jt.index for jt in chain], computeForwardKinematics=1,
                                  physicsClientId=self.client)
         lin_cols, ang_cols, parent_frames = [], [], []

@@ -21,12 +21,21 @@ class _ExpertBase:
         self.robot = self.env.robot
         self.noise = float(noise)
         self.rng = np.random.default_rng()
+        self._hold_masks: dict[str, np.ndarray] = {}
 
     def reset(self, seed: int | None = None) -> None:
         self.rng = np.random.default_rng(seed)
 
     # ---- emit an action towards a world-frame hand target ------------------------------------
     max_speed = 0.03  # metres per control step the hand target may move ahead of the hand (0.6 m/s at 20 Hz)
+
+    def _holds_home(self, hand: str) -> np.ndarray:
+        """Mask of the joints that stay at home while `hand` moves (all but its arm); fixed per env."""
+        masks = self._hold_masks
+        if hand not in masks:
+            masks[hand] = np.ones(self.robot.num_dofs, dtype=bool)
+            masks[hand][self.robot.ik_dofs(hand)] = False
+        return masks[hand]
 
     def _action_for(self, hand: str, target_pos, target_orn, gripper: float) -> np.ndarray:
         env, robot = self.env, self.robot
@@ -40,9 +49,8 @@ class _ExpertBase:
             target_pos = target_pos + self.rng.normal(0.0, self.noise, 3)
         if env.control_mode == "joint_pos":
             q, _ = robot.joint_state()
-            q_target = robot.ik_step(q, hand, target_pos, target_orn, q_ref=robot.home_q)
-            keep = np.ones(robot.num_dofs, dtype=bool)
-            keep[robot.ik_dofs(hand)] = False
+            q_target = robot.ik_step(q, hand, target_pos, target_orn, q_ref=robot.home_q, pose=(pos, orn))
+            keep = self._holds_home(hand)
             q_target[keep] = robot.home_q[keep]  # everything but the arm holds its home pose (legs: standing)
             robot.set_gripper(q_target, hand, gripper)
             extra = [gripper if h == hand else 1.0 for h in env.virtual_grippers]

@@ -222,21 +222,12 @@ class RobotTaskEnv(gym.Env):
             base_pos, base_orn, lin, ang = robot.base_state()
         ee = np.zeros(EE_OBS_WIDTH * len(HANDS))
         if self._obs_hands:  # only the hands' links (feet are end-effectors too, but not observed here)
-            # = quat_rotate(inv, pos - base_pos), quat_mul(inv, orn) with inv = quat_conj(base_orn), written
-            # out in Python floats: the same float64 operations in the same order, one slice write per hand
-            bx, by, bz = base_pos.tolist()
-            ix, iy, iz, iw = tf.quat_conj(base_orn).tolist()
+            inv = tf.quat_conj(base_orn)
             poses = robot.ee_world_poses_of([h for _, h in self._obs_hands])
             for (o, hand), (pos, orn) in zip(self._obs_hands, poses):
-                px, py, pz = pos.tolist()
-                vx, vy, vz = px - bx, py - by, pz - bz
-                tx, ty, tz = 2.0 * (iy * vz - iz * vy), 2.0 * (iz * vx - ix * vz), 2.0 * (ix * vy - iy * vx)
-                qx, qy, qz, qw = orn.tolist()
-                ee[o:o + 8] = (vx + iw * tx + (iy * tz - iz * ty), vy + iw * ty + (iz * tx - ix * tz),
-                               vz + iw * tz + (ix * ty - iy * tx),
-                               iw * qx + ix * qw + iy * qz - iz * qy, iw * qy - ix * qz + iy * qw + iz * qx,
-                               iw * qz + ix * qy - iy * qx + iz * qw, iw * qw - ix * qx - iy * qy - iz * qz,
-                               robot.gripper_opening(q, hand))
+                ee[o:o + 3] = tf.quat_rotate(inv, pos - base_pos)
+                ee[o + 3:o + 7] = tf.quat_mul(inv, orn)
+                ee[o + 7] = robot.gripper_opening(q, hand)
         obs = {"state": np.concatenate([q, qd]), "ee": ee, "ee_mask": self.ee_mask.copy()}
         if not robot.fixed_base:
             obs["base"] = np.concatenate([base_pos, base_orn, lin, ang])

@@ -47,7 +47,7 @@ def data_digest(root: Path) -> dict[str, str]:
 
 
 def episode_columns(root: Path) -> dict:
-    t = pq.read_table(root / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
+    t = datasets.open(root).episodes  # every meta/episodes file, in order
     return {c: t.column(c).to_pylist() for c in ("episode_index", "seed", "success", "length", "terminated", "truncated",
                                                   "policy", "dataset_from_index", "dataset_to_index")}
 

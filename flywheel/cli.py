@@ -12,9 +12,9 @@ import sys
 COMMAND_MODULES = (
     "flywheel.robots.cli",
     "flywheel.datasets.cli",
-    "flywheel.collectors.cli",
-    "flywheel.collectors.flywheel_cli",
-    "flywheel.collectors.bench_cli",
+    "flywheel.collectors.collection.cli",
+    "flywheel.collectors.learning.cli",
+    "flywheel.collectors.bench.cli",
 )
 
 

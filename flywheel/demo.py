@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from flywheel import robots
     from flywheel.collectors import collect
-    from flywheel.collectors.pool import connect
+    from flywheel.collectors.collection.actor_pool import connect
     from flywheel.datasets import validate
     from flywheel.datasets.cli import cmd_info
 

@@ -67,7 +67,7 @@ def collect_all(out: Path, episodes: int, seed: int) -> dict[str, dict[str, str]
     import ray
 
     from flywheel.collectors import collect
-    from flywheel.collectors.pool import connect
+    from flywheel.collectors.collection.actor_pool import connect
 
     connect(None, workers=1)
     result: dict[str, dict[str, str]] = {}

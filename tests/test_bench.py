@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from flywheel.collectors import bench, bench_report
+from flywheel.collectors.bench import report as bench_report, run as bench
 from flywheel.seeds import reference
 
 RECORD_KEYS = ("workers", "steps_per_s", "episodes_per_s", "episodes_per_day", "pipeline_efficiency",
@@ -17,8 +17,8 @@ RECORD_KEYS = ("workers", "steps_per_s", "episodes_per_s", "episodes_per_day", "
 
 
 def _recorded(task, robot, mode, seeds):
-    from flywheel.collectors.episode_frames import EpisodeRecorder
-    from flywheel.collectors.worker import build_policy, env_config, make_env
+    from flywheel.collectors.collection.recorder import EpisodeRecorder
+    from flywheel.collectors.collection.worker import build_policy, env_config, make_env
 
     env = make_env(env_config(task, robot, mode))
     rec, pol = EpisodeRecorder(env), build_policy("expert", task, env)
@@ -32,7 +32,7 @@ def _recorded(task, robot, mode, seeds):
 @pytest.mark.parametrize("task, robot, mode", [("pick_place", "panda", "joint_pos"), ("reach", "panda", "ee_delta"),
                                                ("balance", "flywheel_humanoid", "joint_pos")])
 def test_ceiling_replays_the_same_trajectories_physics_only(task, robot, mode):
-    from flywheel.collectors.worker import env_config, make_env
+    from flywheel.collectors.collection.worker import env_config, make_env
 
     recorder_env, eps = _recorded(task, robot, mode, [0, 1])
     env = make_env(env_config(task, robot, mode))  # fresh, as the benchmark does: the recording env's history

@@ -16,7 +16,7 @@ from gymnasium.utils.env_checker import check_env
 import flywheel  # noqa: F401  (registers the ids)
 from flywheel import robots
 from flywheel.collectors.policies import expert
-from flywheel.collectors.rollout import run_episode
+from flywheel.collectors.collection.recorder import run_episode
 from flywheel.robots.spec import SpecError, spec_from_dict
 from flywheel.sim import RobotTaskEnv, TaskNotApplicable, make_env
 from flywheel.sim.robot import Robot

@@ -20,7 +20,7 @@ import pytest
 
 from flywheel import datasets
 from flywheel.collectors import collect, replay
-from flywheel.collectors.collect import CollectError
+from flywheel.collectors.collection.collect import CollectError
 
 ray = pytest.importorskip("ray")
 
@@ -130,7 +130,7 @@ DRIVER = textwrap.dedent("""
     if sig == "SIGKILL":
         collect("reach", "panda", n, out=out, workers=2, seed=seed, callback=stop)
     else:  # Ctrl-C through the command line: the bar's update sends it
-        from flywheel.collectors import progress
+        from flywheel.collectors.collection import progress
         real = progress.Progress.update
         def update(self, done, **kw):
             real(self, done, **kw)
@@ -255,7 +255,7 @@ def test_success_only_keeps_the_first_n_successes(ray_address, tmp_path):
     assert all(ds.episodes.column("success").to_pylist()) and seeds == sorted(seeds)
     # the first n successful seeds, whatever the scheduling: check against a plain loop
     from flywheel.collectors.policies import expert
-    from flywheel.collectors.rollout import run_episode
+    from flywheel.collectors.collection.recorder import run_episode
     from flywheel.sim import make_env
 
     env = make_env("reach", robot="panda")
@@ -270,12 +270,12 @@ def test_success_only_keeps_the_first_n_successes(ray_address, tmp_path):
     assert datasets.validate(out) == []
 
     # successes staged beyond the first n (in flight when the n-th was found, or from an earlier run) are left out
-    from flywheel.collectors.collect import plan_run
-    from flywheel.collectors.worker import CollectorWorker
+    from flywheel.collectors.collection.config import CollectConfig
+    from flywheel.collectors.collection.plan import plan_run
+    from flywheel.collectors.collection.worker import CollectorWorker
 
     out = tmp_path / "success_only_extras"
-    plan = plan_run(task="reach", robot="panda", episodes=3, seed=0, policy="expert", noise=0.05, success_only=True,
-                    cameras=[], max_steps=None, control_mode="joint_pos")
+    plan = plan_run(CollectConfig("reach", "panda", 3, out=out, seed=0, noise=0.05, success_only=True))
     datasets.create_dataset(out, features=plan.features, fps=plan.fps, robot_type=plan.robot_type,
                             task=plan.task_string, flywheel_meta=plan.flywheel_meta)
     w = CollectorWorker("w9", str(out), plan.env_cfg, seed0=0, noise=0.05, success_only=True)

@@ -8,11 +8,14 @@ import pytest
 
 from flywheel import datasets
 from flywheel.cli import main as cli_main
-from flywheel.collectors.collect import DURABLE, FAILED, INFLIGHT, UNKNOWN, _Book, collect, plan_run
-from flywheel.collectors.episode_frames import EpisodeRecorder, dataset_features
-from flywheel.collectors.pool import check_address
-from flywheel.collectors.replay import ReplayError, _select, parse_episodes, replay
-from flywheel.collectors.worker import STORED, CollectorWorker, ReplayWorker, compare_episode
+from flywheel.collectors.collection.collect import collect
+from flywheel.collectors.collection.config import CollectConfig
+from flywheel.collectors.collection.ledger import DURABLE, FAILED, INFLIGHT, UNKNOWN, EpisodeLedger
+from flywheel.collectors.collection.plan import plan_run
+from flywheel.collectors.collection.recorder import EpisodeRecorder, dataset_features
+from flywheel.collectors.collection.actor_pool import check_address
+from flywheel.collectors.collection.replay import ReplayError, _select, parse_episodes, replay
+from flywheel.collectors.collection.worker import STORED, CollectorWorker, ReplayWorker, compare_episode
 from flywheel.collectors.policies import expert
 from flywheel.sim import make_env as sim_make_env
 
@@ -111,7 +114,7 @@ def test_compare_episode_reports_first_differing_frame():
 
 # ---- the driver's bookkeeping ------------------------------------------------------------------------
 def test_book_normal_mode_exactly_once():
-    book = _Book(10, False, {3: (True, 5)})
+    book = EpisodeLedger(10, False, {3: (True, 5)})
     assert book.resumed == 1 and book.count(DURABLE) == 1
     keys = book.take(4)
     assert keys == [0, 1, 2, 4]  # 3 is staged already
@@ -130,7 +133,7 @@ def test_book_normal_mode_exactly_once():
 
 
 def test_book_poison_key_dropped_after_two_solo_crashes():
-    book = _Book(3, False, {})
+    book = EpisodeLedger(3, False, {})
     keys = book.take(3)
     book.put_back(keys, suspect=True)
     k = book.take(3)
@@ -144,7 +147,7 @@ def test_book_poison_key_dropped_after_two_solo_crashes():
 
 
 def test_book_success_only_keeps_first_n_successes_in_key_order():
-    book = _Book(3, True, {})
+    book = EpisodeLedger(3, True, {})
     keys = book.take(8)
     assert keys == list(range(8))
     # keys 0..7: successes at 1, 2, 5, 6; results arrive out of order
@@ -166,7 +169,7 @@ def test_book_success_only_keeps_first_n_successes_in_key_order():
 
 
 def test_book_success_only_resume_counts_staged():
-    book = _Book(2, True, {4: (True, 7), 9: (True, 7)})
+    book = EpisodeLedger(2, True, {4: (True, 7), 9: (True, 7)})
     assert book.resumed == 2
     keys = book.take(20)
     assert 4 not in keys and 9 not in keys
@@ -225,10 +228,8 @@ def test_unreachable_address_fails_fast(tmp_path, capsys):
 
 def _small_dataset(root, *, seed=0, n=3, finalize=True, **plan_kw):
     """A real dataset written without Ray: the worker class is plain Python."""
-    kw = dict(task="reach", robot="panda", episodes=n, seed=seed, policy="expert", noise=0.0, success_only=False,
-              cameras=[], max_steps=None, control_mode="joint_pos")
-    kw.update(plan_kw)
-    plan = plan_run(**kw)
+    plan = plan_run(CollectConfig(**{"task": "reach", "robot": "panda", "episodes": n, "out": root, "seed": seed,
+                                     **plan_kw}))
     datasets.create_dataset(root, features=plan.features, fps=plan.fps, robot_type=plan.robot_type,
                             task=plan.task_string, flywheel_meta=plan.flywheel_meta)
     w = CollectorWorker("w0", str(root), plan.env_cfg, seed0=seed, episodes_per_file=2)

@@ -6,7 +6,7 @@ import pytest
 
 from flywheel import datasets as fd
 from flywheel.cli import build_parser
-from flywheel.collectors.loop import LoopConfig, LoopError, run_loop
+from flywheel.collectors.learning.loop import LoopConfig, LoopError, run_loop
 from flywheel.collectors.policies import expert, load_policy
 from flywheel.sim import make_env
 
@@ -74,12 +74,12 @@ def test_success_is_measured_on_held_out_episodes_of_the_learned_policy_alone(lo
     env = make_env("reach", robot="panda")
     policy = load_policy(r["policy"], env)
     ds = fd.open(r["eval_dataset"])
-    from flywheel.collectors.rollout import run_episode
+    from flywheel.collectors.collection.recorder import run_episode
 
     for i in range(2):
         result = run_episode(env, policy, ds.episodes.column("seed")[i].as_py())
         assert result.success == ds.episodes.column("success")[i].as_py()
-        assert result.steps == ds.episodes.column("length")[i].as_py()
+        assert result.length == ds.episodes.column("length")[i].as_py()
     env.close()
 
 

@@ -9,12 +9,12 @@ import pytest
 
 from flywheel import datasets as fd
 from flywheel.cli import main as cli_main
-from flywheel.collectors.episode_frames import EpisodeRecorder
+from flywheel.collectors.collection.recorder import EpisodeRecorder
 from flywheel.collectors.policies import PolicyMismatch, expert, load_policy
 from flywheel.collectors.policies.learned import read_policy
-from flywheel.collectors.relabel import RelabelingPolicy
-from flywheel.collectors.rollout import run_episode
-from flywheel.collectors.train import TrainConfig, TrainError, robot_hashes, train
+from flywheel.collectors.learning.relabel import RelabelingPolicy
+from flywheel.collectors.collection.recorder import run_episode
+from flywheel.collectors.learning.train import TrainConfig, TrainError, robot_hashes, train
 from flywheel.datasets.synthetic import write_synthetic_dataset
 from flywheel.sim import make_env
 
@@ -117,7 +117,7 @@ def test_a_native_policy_refuses_another_robot_and_another_control_mode(panda_po
         warnings.simplefilter("error")  # same robot, same spec: no "different version" warning
         policy = load_policy(panda_policy, env)
     result = run_episode(env, policy, seed=10_000_000)
-    assert result.steps >= 1
+    assert result.length >= 1
     env.close()
 
 

@@ -81,7 +81,7 @@ def check_compatible(header: dict[str, Any], env, source: str = "policy") -> Non
                     and list(feature["names"]) != list(u.state_names):
                 raise PolicyMismatch(f"{source} reads joint state ({_describe(feature['names'])}) but robot {env_robot!r} "
                                      f"here has ({_describe(list(u.state_names))}); {hint}")
-        from flywheel.collectors.train import robot_hashes
+        from flywheel.collectors.learning.train import robot_hashes
 
         env_hashes = robot_hashes(u.spec_robot)
         changed = [k for k, v in env_hashes.items() if robot.get(k) and v and robot[k] != v]
@@ -137,7 +137,7 @@ class LearnedPolicy:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Raw (unclipped, non-residual) network output for a batch of flat inputs (N, D_in)."""
-        from flywheel.collectors.train import mlp_forward
+        from flywheel.collectors.learning.train import mlp_forward
 
         xn = (np.asarray(x, np.float64) - self.obs_mean) / self.obs_std
         return mlp_forward(self.weights, xn, self.activation) * self.act_std + self.act_mean

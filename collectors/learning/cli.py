@@ -15,7 +15,7 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 
 def _add_model_args(p: argparse.ArgumentParser, loop: bool = False) -> None:
-    from flywheel.collectors.train import TrainConfig
+    from flywheel.collectors.learning.train import TrainConfig
 
     d = TrainConfig()
     p.add_argument("--features", choices=("native", "canonical"), default="native",
@@ -71,7 +71,7 @@ def add_commands(subparsers) -> None:
 
 
 def _train(args) -> int:
-    from flywheel.collectors.train import TrainConfig, train
+    from flywheel.collectors.learning.train import TrainConfig, train
 
     config = TrainConfig(features=args.features, hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
                          lr=args.lr, seed=args.seed, trainer=args.trainer, activation=args.activation,
@@ -87,7 +87,7 @@ def _train(args) -> int:
 
 
 def _loop(args) -> int:
-    from flywheel.collectors.loop import EVAL_SEED, LoopConfig, markdown_table, run_loop
+    from flywheel.collectors.learning.loop import EVAL_SEED, LoopConfig, markdown_table, run_loop
 
     cfg = LoopConfig(task=args.task, robot=args.robot, rounds=args.rounds, episodes_per_round=args.episodes_per_round,
                      out=args.out, workers=args.workers, eval_episodes=args.eval_episodes, seed=args.seed,

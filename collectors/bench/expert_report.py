@@ -1,6 +1,6 @@
 """Expert success per built-in robot x applicable task: the table in the README.
 
-    python -m flywheel.collectors.expert_report --episodes 100
+    python -m flywheel.collectors.bench.expert_report --episodes 100
 
 Seeds 0..N-1, joint-position control, domain randomisation on: the same figures every run on one machine.
 """
@@ -11,7 +11,7 @@ import time
 
 from flywheel import robots
 from flywheel.collectors.policies import expert
-from flywheel.collectors.rollout import run_episode
+from flywheel.collectors.collection.recorder import run_episode
 from flywheel.sim import TASKS, TaskNotApplicable, make_env
 
 
@@ -36,7 +36,7 @@ def measure(robot: str, task: str, episodes: int) -> dict:
     elapsed = time.perf_counter() - start
     env.close()
     return {"robot": robot, "task": task, "episodes": episodes, "success_rate": sum(r.success for r in results) / episodes,
-            "mean_steps": sum(r.steps for r in results) / episodes, "seconds_per_episode": elapsed / episodes}
+            "mean_steps": sum(r.length for r in results) / episodes, "seconds_per_episode": elapsed / episodes}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,7 +42,7 @@ def add_commands(subparsers) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from flywheel.cli import UserError
-    from flywheel.collectors import bench, bench_report
+    from flywheel.collectors.bench import report as bench_report, run as bench
 
     defaults = bench.QUICK if args.quick else {}
     episodes = args.episodes if args.episodes is not None else defaults.get("episodes", 64)
@@ -61,7 +61,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     try:
         doc = bench.run_bench(cfg, args.out, log=log, command=command)
     except Exception as err:
-        from flywheel.collectors.collect import CollectError
+        from flywheel.collectors.collection.collect import CollectError
 
         if isinstance(err, CollectError):
             raise UserError(str(err)) from None

@@ -71,7 +71,7 @@ def policy_name(policy_obj, policy: Any) -> str:
 
 class _EnvWorker:
     def __init__(self, name: str, cfg: dict[str, Any]):
-        from flywheel.collectors.episode_frames import EpisodeRecorder
+        from flywheel.collectors.collection.recorder import EpisodeRecorder
 
         self.name = name
         self.cfg = cfg

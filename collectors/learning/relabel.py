@@ -88,7 +88,7 @@ class RelabelingFactory:
         self.policy, self.task, self.beta, self.teacher = policy, task, float(beta), teacher
 
     def __call__(self, env) -> RelabelingPolicy:
-        from flywheel.collectors.worker import build_policy
+        from flywheel.collectors.collection.worker import build_policy
 
         return RelabelingPolicy.for_env(env, self.task, build_policy(self.policy, self.task, env), beta=self.beta)
 

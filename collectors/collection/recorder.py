@@ -151,40 +151,56 @@ class EpisodeRecorder:
         return problem
 
     # ---- episodes -----------------------------------------------------------------------------
-    def run(self, policy, seed: int) -> RecordedEpisode:
-        """Run one episode with ``policy`` from ``seed``; frames are copies (T rows each)."""
+    def run(self, policy, seed: int, *, record: bool = True, steps: int | None = None) -> RecordedEpisode:
+        """The one episode loop: run ``policy`` from ``seed`` and record every frame.
+
+        Without ``steps`` the episode runs until the env ends it and stops at the first non-finite value (the
+        episode is then dropped); with ``steps`` (replay) exactly that many steps run, whatever the env says, and a
+        non-finite value is only reported. ``record=False`` returns no frames (evaluation, success reports).
+        """
         env, buf = self.env, self._buf
         obs, info = env.reset(seed=int(seed))
         policy.reset(int(seed))
+        if steps is not None and steps > self._capacity:
+            self._grow(steps)
+            buf = self._buf
         t, total, success = 0, 0.0, False
         terminated = truncated = False
         problem = None
-        while not (terminated or truncated):
+        while (t < steps) if steps is not None else not (terminated or truncated):
             if t >= self._capacity:
                 self._grow(2 * self._capacity)
                 buf = self._buf
-            problem = self._store_obs(t, obs)
-            if problem is not None:
+            problem = problem or self._store_obs(t, obs)
+            if problem is not None and steps is None:
                 break
             action = np.asarray(policy.act(obs), dtype=np.float32)
-            if not np.isfinite(action).all():
+            if steps is None and not np.isfinite(action).all():
                 problem = f"non-finite action at frame {t}"
                 break
             obs, reward, terminated, truncated, info = env.step(action)
             success = self._store_step(t, action, reward, terminated, truncated, info)
             total += float(reward)
             t += 1
-            if not (np.isfinite(reward) and np.isfinite(buf["action.ee"][t - 1]).all()):
+            if steps is None and not (np.isfinite(reward) and np.isfinite(buf["action.ee"][t - 1]).all()):
                 problem = f"non-finite reward or action.ee at frame {t - 1}"
                 break
-        if problem is None and t > 0 and not all(np.isfinite(np.asarray(obs[k[len("observation."):]])).all()
-                                                   for k in self._obs_keys):
+        if steps is None and problem is None and t > 0 and not all(
+                np.isfinite(np.asarray(obs[k[len("observation."):]])).all() for k in self._obs_keys):
             problem = f"non-finite observation after the last step (frame {t})"
         finite = problem is None
-        frames = {name: arr[:t].copy() for name, arr in buf.items()} if finite else {}
+        keep = record and (finite or steps is not None)
+        frames = {name: arr[:t].copy() for name, arr in buf.items()} if keep else {}
         return RecordedEpisode(seed=int(seed), length=t, success=success, terminated=bool(terminated),
                                truncated=bool(truncated), total_reward=total, finite=finite, frames=frames,
                                problem=problem)
+
+    def replay(self, actions: np.ndarray, seed: int, *, record: bool = True) -> RecordedEpisode:
+        """Re-simulate stored float32 ``actions`` from ``seed`` (same number of steps, no early stop)."""
+        from flywheel.collectors.policies import ReplayPolicy
+
+        actions = np.asarray(actions, dtype=np.float32)
+        return self.run(ReplayPolicy(actions), seed, record=record, steps=len(actions))
 
     def _store_step(self, t: int, action, reward, terminated, truncated, info) -> bool:
         """Write frame t's action and its step result into the episode buffers; returns is_success."""
@@ -198,30 +214,7 @@ class EpisodeRecorder:
         buf["next.success"][t] = success
         return success
 
-    def replay(self, actions: np.ndarray, seed: int, *, record: bool = True) -> RecordedEpisode:
-        """Re-simulate stored float32 ``actions`` from ``seed`` (same steps, no early stop)."""
-        from flywheel.collectors.policies import ReplayPolicy
 
-        actions = np.asarray(actions, dtype=np.float32)
-        env, buf = self.env, self._buf
-        policy = ReplayPolicy(actions)
-        obs, info = env.reset(seed=int(seed))
-        policy.reset(int(seed))
-        if len(actions) > self._capacity:
-            self._grow(len(actions))
-            buf = self._buf
-        total, success, terminated, truncated = 0.0, False, False, False
-        problem = None
-        t = 0
-        for t in range(len(actions)):
-            p = self._store_obs(t, obs)
-            problem = problem or p
-            action = policy.act(obs)
-            obs, reward, terminated, truncated, info = env.step(action)
-            success = self._store_step(t, action, reward, terminated, truncated, info)
-            total += float(reward)
-        n = len(actions)
-        frames = {name: arr[:n].copy() for name, arr in buf.items()} if record else {}
-        return RecordedEpisode(seed=int(seed), length=n, success=success, terminated=bool(terminated),
-                               truncated=bool(truncated), total_reward=total, finite=problem is None,
-                               frames=frames, problem=problem)
+def run_episode(env, policy, seed: int) -> RecordedEpisode:
+    """One seeded episode without recording frames (success reports, tests): the recorder's loop, nothing else."""
+    return EpisodeRecorder(env).run(policy, seed, record=False)

@@ -79,7 +79,7 @@ def _resume_command(args: argparse.Namespace, command: str) -> str:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from flywheel.collectors.collect import CollectError, CollectInterrupted, collect
+    from flywheel.collectors.collection.collect import CollectError, CollectInterrupted, collect
 
     try:
         summary = collect(args.task, args.robot, args.episodes, out=args.out, workers=args.workers, seed=args.seed,
@@ -105,7 +105,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from flywheel.collectors.replay import ReplayError, parse_episodes, replay
+    from flywheel.collectors.collection.replay import ReplayError, parse_episodes, replay
 
     if args.camera and not args.out:
         raise _user_error("--camera writes a new dataset: give it a folder with --out")

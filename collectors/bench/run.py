@@ -2,7 +2,7 @@
 
 What is measured, in one run (all on the same task, robot, control mode, camera and seeds):
 
-- the **pipeline** at each worker count W: the real collector (`flywheel.collectors.collect`: Ray actors,
+- the **pipeline** at each worker count W: the real collector (`flywheel.collectors.collection.collect`: Ray actors,
   scripted expert, observations, cameras, dataset writing), timed from the first episode handed to a worker to
   the last one made durable, so Ray start-up and env construction (one-off costs) are not counted;
 - the **engine ceiling**: the *same* episodes (seeds and recorded actions read back from the one-worker
@@ -282,8 +282,8 @@ def time_split(cfg: dict[str, Any], seeds: list[int], *, instrumented: bool = Tr
     process on ``seeds``; with ``instrumented`` every part is timed exclusively (physics, policy, ...).
     ``naive_camera`` swaps the camera rig for `naive_render` (the rendering baseline)."""
     from flywheel import datasets
-    from flywheel.collectors.episode_frames import EpisodeRecorder, dataset_features
-    from flywheel.collectors.worker import build_policy, make_env
+    from flywheel.collectors.collection.recorder import EpisodeRecorder, dataset_features
+    from flywheel.collectors.collection.worker import build_policy, make_env
 
     env = make_env(cfg)
     tmp = tempfile.mkdtemp(prefix="flywheel-bench-split-", dir=workdir)
@@ -402,10 +402,10 @@ def _folder_bytes(path: Path, pattern: str = "**/*") -> int:
 
 
 def run_pipeline(cfg: dict[str, Any], *, workers: int, episodes: int, seed: int, out: Path) -> PipelineRun:
-    """`flywheel.collectors.collect` into ``out`` with ``workers`` Ray workers; times from its own run record."""
+    """`flywheel.collectors.collection.collect` into ``out`` with ``workers`` Ray workers; times from its own run record."""
     import json
 
-    from flywheel.collectors.collect import collect
+    from flywheel.collectors.collection.collect import collect
     from flywheel.datasets import schema
 
     sampler = WorkerSampler()
@@ -425,7 +425,7 @@ def run_pipeline(cfg: dict[str, Any], *, workers: int, episodes: int, seed: int,
 def ceiling_of_dataset(env_cfg: dict[str, Any], root: str) -> CeilingResult:
     """The engine ceiling of a one-worker dataset: its episodes replayed physics-only in a fresh env (the
     worker's history), IK targets (ee_delta) read from a second env. Runs wherever it is called."""
-    from flywheel.collectors.worker import make_env
+    from flywheel.collectors.collection.worker import make_env
 
     eps = episodes_from_dataset(root)
     env = make_env(env_cfg)
@@ -466,7 +466,7 @@ class BenchConfig:
     keep_data: bool = False
 
     def env_cfg(self) -> dict[str, Any]:
-        from flywheel.collectors.worker import env_config
+        from flywheel.collectors.collection.worker import env_config
 
         return env_config(self.task, self.robot, self.control_mode, list(self.camera), self.max_steps)
 
@@ -482,8 +482,8 @@ def run_bench(cfg: BenchConfig, out: str | os.PathLike, *, log: Callable[[str], 
     replay its episodes physics-only (the ceiling), so ratios compare measurements taken close together;
     then the instrumented time split. Figures are medians over repeats.
     """
-    from flywheel.collectors import bench_report
-    from flywheel.collectors import pool as P
+    from flywheel.collectors.bench import report as bench_report
+    from flywheel.collectors.collection import actor_pool
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -493,7 +493,7 @@ def run_bench(cfg: BenchConfig, out: str | os.PathLike, *, log: Callable[[str], 
     env_cfg = cfg.env_cfg()
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     t_begin = time.time()
-    from flywheel.collectors.worker import build_policy, make_env
+    from flywheel.collectors.collection.worker import build_policy, make_env
 
     probe = make_env(env_cfg)  # bad robot, task, camera or mode: fail here, before Ray starts
     try:
@@ -509,7 +509,7 @@ def run_bench(cfg: BenchConfig, out: str | os.PathLike, *, log: Callable[[str], 
     ceilings: list[CeilingResult] = []
     started_ray = False
     try:
-        started_ray = P.connect(None, workers=max(cfg.workers))
+        started_ray = actor_pool.connect(None, workers=max(cfg.workers))
         for r in range(cfg.repeats):
             for w in sorted(set(cfg.workers) | {1}):
                 folder = data_root / f"r{r}-w{w}"

@@ -4,7 +4,7 @@
 
 Round 0 collects expert demonstrations (through `collect`, Ray workers). Every round r >= 1 then
 
-1. trains a policy on every dataset collected so far (`flywheel.collectors.train`),
+1. trains a policy on every dataset collected so far (`flywheel.collectors.learning.train`),
 2. evaluates that policy *alone* on held-out seeds (``eval_seed``... , disjoint from every training seed),
    collected by the same Ray workers into ``eval/round-RRR`` so the success rate is measured, on disk, and
    re-checkable (``flywheel replay``),
@@ -25,10 +25,8 @@ Output folder::
 """
 from __future__ import annotations
 
-import inspect
 import json
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -67,7 +65,7 @@ class LoopConfig:
     quiet: bool = True
 
     def check(self) -> None:
-        from flywheel.collectors.train import FEATURE_MODES
+        from flywheel.collectors.learning.train import FEATURE_MODES
 
         if self.rounds < 1:
             raise LoopError("--rounds must be >= 1 (round 0 collects expert data, rounds 1.. train and deploy)")
@@ -92,67 +90,14 @@ class LoopConfig:
 
 
 # ---- deployment with relabelling -------------------------------------------------------------------
-def collect_supports_relabel() -> bool:
-    """Whether `collect` itself relabels (``relabel="expert"``, ``beta=``) - the Ray-parallel path."""
-    from flywheel.collectors.collect import collect
-
-    params = inspect.signature(collect).parameters
-    return "relabel" in params and "beta" in params
-
-
 def collect_relabelled(cfg: LoopConfig, policy_path: Path, out: Path, seed: int, beta: float) -> dict[str, Any]:
-    """Deploy ``policy_path`` with expert relabelling into the dataset ``out``; returns what `collect` reports."""
-    from flywheel.collectors.collect import collect
+    """Deploy ``policy_path`` with expert relabelling into the dataset ``out`` (Ray workers); what `collect` reports."""
+    from flywheel.collectors.collection.collect import collect
 
-    if collect_supports_relabel():
-        s = collect(cfg.task, cfg.robot, cfg.episodes_per_round, out=out, workers=cfg.workers, seed=seed,
-                    policy=str(policy_path), relabel="expert", beta=beta, control_mode=cfg.mode(),
-                    resume=cfg.resume and out.exists(), quiet=cfg.quiet)
-        return {"collector": "ray", "success_rate": s.success_rate, "seconds": s.elapsed}
-    return _collect_relabelled_here(cfg, policy_path, out, seed, beta)
-
-
-def _collect_relabelled_here(cfg: LoopConfig, policy_path: Path, out: Path, seed: int, beta: float) -> dict[str, Any]:
-    """Stop-gap until the collection workers store `policy.label`: run the relabelled episodes in this process
-    with the same recorder, writer and metadata as `collect` (same seeds, same dataset format)."""
-    from flywheel import datasets as fd
-    from flywheel.collectors import worker as W
-    from flywheel.collectors.collect import plan_run
-    from flywheel.collectors.episode_frames import EpisodeRecorder
-
-    t0 = time.time()
-    from flywheel.collectors.relabel import RelabelingFactory
-
-    factory = RelabelingFactory(str(policy_path), cfg.task, beta)
-    plan = plan_run(task=cfg.task, robot=cfg.robot, episodes=cfg.episodes_per_round, seed=seed, policy=factory,
-                    noise=0.0, success_only=False, cameras=[], max_steps=None, control_mode=cfg.mode())
-    import hashlib
-
-    plan.flywheel_meta["config"].update(policy=str(policy_path), relabel="expert", beta=beta, collector="in-process",
-                                        policy_sha256=hashlib.sha256(Path(policy_path).read_bytes()).hexdigest())
-    if out.exists():
-        shutil.rmtree(out)
-    fd.create_dataset(out, features=plan.features, fps=plan.fps, robot_type=plan.robot_type, task=plan.task_string,
-                      flywheel_meta=plan.flywheel_meta)
-    env = W.make_env(plan.env_cfg)
-    try:
-        recorder = EpisodeRecorder(env, plan.features)
-        policy = factory(env)
-        successes = 0
-        with fd.StagingWriter(out, worker="loop", episodes_per_file=64) as writer:
-            for k in range(cfg.episodes_per_round):
-                ep = recorder.run(policy, seed + k)
-                if not ep.finite:
-                    continue
-                policy.relabel(ep.frames)
-                successes += ep.success
-                writer.add_episode(k, ep.frames, seed=ep.seed, success=ep.success, policy=policy.name,
-                                   terminated=ep.terminated, truncated=ep.truncated)
-    finally:
-        env.close()
-    fd.finalize(out)
-    return {"collector": "in-process (collect has no relabel option yet)",
-            "success_rate": successes / cfg.episodes_per_round, "seconds": time.time() - t0}
+    s = collect(cfg.task, cfg.robot, cfg.episodes_per_round, out=out, workers=cfg.workers, seed=seed,
+                policy=str(policy_path), relabel="expert", beta=beta, control_mode=cfg.mode(),
+                resume=cfg.resume and out.exists(), quiet=cfg.quiet)
+    return {"collector": "ray", "success_rate": s.success_rate, "seconds": s.elapsed}
 
 
 # ---- the loop ---------------------------------------------------------------------------------------
@@ -181,9 +126,9 @@ def _dataset_figures(path: Path) -> dict[str, Any]:
 
 def run_loop(cfg: LoopConfig, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the flywheel; returns the content of ``loop.json`` (also written after every round)."""
-    from flywheel.collectors import pool as P
-    from flywheel.collectors.collect import collect
-    from flywheel.collectors.train import TrainConfig, train
+    from flywheel.collectors.collection import actor_pool
+    from flywheel.collectors.collection.collect import collect
+    from flywheel.collectors.learning.train import TrainConfig, train
 
     cfg.check()
     log = log or (lambda msg: None)
@@ -204,7 +149,7 @@ def run_loop(cfg: LoopConfig, log: Callable[[str], None] | None = None) -> dict[
     state = LoopState(config={**asdict(cfg), "out": str(out), "control_mode": cfg.mode()},
                       started=time.strftime("%Y-%m-%dT%H:%M:%S"))
     N = cfg.episodes_per_round
-    started_ray = P.connect(cfg.address, workers=cfg.workers)  # one Ray for every collect call of the loop
+    started_ray = actor_pool.connect(cfg.address, workers=cfg.workers)  # one Ray for every collect call of the loop
     try:
         def run_collect(path: Path, **kw) -> None:
             if _finished(path):

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from flywheel.collectors import worker as W
+from flywheel.collectors.collection import worker
 
 
 class ReplayError(ValueError):
@@ -139,17 +139,17 @@ def replay(dataset: str | os.PathLike, episodes: Iterable[Any] | slice | None = 
         dup = [c for c in cameras if c in stored_cams]
         if dup:
             raise ReplayError(f"the dataset already has images from camera(s) {dup}")
-        env_cfg = W.env_config(cfg["task"], cfg["robot"], cfg.get("control_mode", "joint_pos"), cameras,
+        env_cfg = worker.env_config(cfg["task"], cfg["robot"], cfg.get("control_mode", "joint_pos"), cameras,
                                cfg.get("max_steps"), cfg.get("randomize", True))
         warnings: list[str] = []
         try:
-            env = W.make_env(env_cfg)
+            env = worker.make_env(env_cfg)
         except KeyError as err:
             raise ReplayError(err.args[0] if err.args else str(err)) from None
         except (ValueError, OSError) as err:
             raise ReplayError(str(err)) from None
         try:
-            from flywheel.collectors.episode_frames import dataset_features
+            from flywheel.collectors.collection.recorder import dataset_features
 
             new_features = dataset_features(env)
             model_hash = env.unwrapped.spec_robot.model_hash()
@@ -228,12 +228,13 @@ def _run(source: str, env_cfg: dict, indices: list[int], out: Path | None, stage
          connect_timeout: float, callback) -> tuple[int, dict[int, list[str]], int, float]:
     import ray
 
-    from flywheel.collectors import pool as P
-    from flywheel.collectors.collect import _Book, _drive, _stop
-    from flywheel.collectors.progress import Progress
+    from flywheel.collectors.collection import actor_pool
+    from flywheel.collectors.collection.driver import drive, flush_workers
+    from flywheel.collectors.collection.ledger import EpisodeLedger
+    from flywheel.collectors.collection.progress import Progress
 
     address = address or os.environ.get("RAY_ADDRESS") or None
-    book = _Book(len(indices), False, staged)
+    ledger = EpisodeLedger(len(indices), False, staged)
     mismatches: dict[int, list[str]] = {}
     frames = [int(sum(length for _, length in staged.values()))]
 
@@ -241,15 +242,15 @@ def _run(source: str, env_cfg: dict, indices: list[int], out: Path | None, stage
         mismatches.update({int(k): v for k, v in r["mismatches"].items()})
         frames[0] += int(sum(r["length"]))
 
-    if book.finished():
+    if ledger.finished():
         return frames[0], mismatches, 0, 0.0
     try:
-        started = P.connect(address, workers=workers, timeout=connect_timeout)
+        started = actor_pool.connect(address, workers=workers, timeout=connect_timeout)
     except Exception as err:
         raise ReplayError(f"cannot start or join Ray: {err}") from None
-    n_workers = max(1, min(workers, book.to_dispatch()))
+    n_workers = max(1, min(workers, ledger.to_dispatch()))
     kwargs = dict(out=str(out) if out is not None else None, episodes_per_file=episodes_per_file)
-    pool = P.ActorPool(W.ReplayWorker, lambda name: ((name, str(Path(source).resolve()), env_cfg, indices), kwargs),
+    pool = actor_pool.ActorPool(worker.ReplayWorker, lambda name: ((name, str(Path(source).resolve()), env_cfg, indices), kwargs),
                        n_workers, max_restarts=max_restarts if max_restarts is not None else 10 + 2 * n_workers,
                        name_prefix="r")
     progress = None
@@ -257,12 +258,12 @@ def _run(source: str, env_cfg: dict, indices: list[int], out: Path | None, stage
     try:
         pool.start()
         t_loop = time.time()
-        progress = Progress(total=len(indices), initial=book.done_count(), quiet=quiet, desc="replay")
-        _drive(pool, book, progress, callback, on_result=on_result, postfix=lambda: {"mismatches": len(mismatches)})
-    except P.PoolError as err:
+        progress = Progress(total=len(indices), initial=ledger.done_count(), quiet=quiet, desc="replay")
+        drive(pool, ledger, progress, callback, on_result=on_result, postfix=lambda: {"mismatches": len(mismatches)})
+    except actor_pool.PoolError as err:
         raise ReplayError(str(err)) from None
     except KeyboardInterrupt:
-        _stop(pool, book)
+        flush_workers(pool, ledger)
         raise
     finally:
         if progress is not None:

@@ -1,0 +1,1 @@
+"""The throughput benchmark (`flywheel bench`) and the expert success report."""

@@ -1,0 +1,149 @@
+"""What a collection run is asked to do (`CollectConfig`), what it reports (`CollectSummary`) and how it fails.
+
+One dataclass holds every option of `flywheel collect` with its default, checks it before any work starts,
+and says which options change the data (`data_config`), so resume can compare them.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import KW_ONLY, asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MAX_SEED = 2**63 - 1  # seeds are stored as int64 in the dataset
+MAX_EPISODES = 2**31 - 1  # episode indices are int64, but a run's ledger holds a byte per episode in memory
+
+
+class CollectError(ValueError):
+    """Bad input or a run that cannot go on; the message says what to do. (A ValueError: the CLI prints it.)"""
+
+
+class CollectInterrupted(KeyboardInterrupt):
+    """Ctrl-C during collection: workers were stopped, what they had was flushed, the dataset is resumable."""
+
+    def __init__(self, out: str, staged: int, requested: int):
+        super().__init__(f"interrupted: {staged} of {requested} episodes are staged in {out}")
+        self.out, self.staged, self.requested = out, staged, requested
+
+
+@dataclass
+class CollectSummary:
+    """What one `collect` call did. ``episodes_per_s`` counts this run's new episodes over its collection time."""
+
+    dataset: str
+    requested: int
+    episodes: int
+    successes: int
+    success_rate: float
+    frames: int
+    elapsed: float
+    episodes_per_s: float
+    attempted: int
+    resumed: int
+    restarts: int
+    dropped_nonfinite: int
+    dropped_crash: int
+    dropped_error: int
+    success_only: bool
+    yield_rate: float | None
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # examples of why episodes were dropped
+
+    def __str__(self) -> str:
+        return self.line()
+
+    def line(self) -> str:
+        parts = [f"{self.episodes} episodes", f"{self.frames} frames",
+                 f"success {self.success_rate:.1%}", f"{self.episodes_per_s:.1f} episodes/s",
+                 f"{self.elapsed:.1f} s", f"{len(self.workers)} workers", f"{self.restarts} restarts"]
+        if self.resumed:
+            parts.append(f"{self.resumed} resumed")
+        dropped = self.dropped_nonfinite + self.dropped_crash + self.dropped_error
+        if dropped:
+            parts.append(f"{dropped} dropped ({self.dropped_nonfinite} non-finite, {self.dropped_error} raised, "
+                         f"{self.dropped_crash} crashed their worker)")
+        if self.success_only and self.yield_rate is not None:
+            parts.append(f"yield {self.yield_rate:.1%} of {self.attempted} attempts")
+        return "collected " + ", ".join(parts) + f" -> {self.dataset}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+@dataclass
+class CollectConfig:
+    """Every option of a collection run. ``policy`` is ``"expert"``, ``"random"``, a learned policy file, or a
+    callable ``factory(env) -> policy`` (Python API only); ``address`` joins a Ray cluster (else a local Ray is
+    started, or the one already initialised in this process is used)."""
+
+    task: str
+    robot: str = "panda"
+    episodes: int = 100
+    _: KW_ONLY
+    out: str | os.PathLike = ""
+    workers: int = 2
+    seed: int = 0
+    policy: Any = "expert"
+    noise: float = 0.0
+    success_only: bool = False
+    resume: bool = False
+    cameras: list[str] | tuple[str, ...] | None = None
+    max_steps: int | None = None
+    control_mode: str = "joint_pos"
+    address: str | None = None
+    quiet: bool = True
+    episodes_per_file: int = 16
+    flush_interval_s: float = 30.0
+    max_restarts: int | None = None
+    connect_timeout: float = 5.0
+    start_timeout_s: float = 120.0
+    relabel: str | None = None
+    beta: float = 0.0
+
+    def checked(self) -> "CollectConfig":
+        """A copy with every value checked and paths made absolute (workers may run elsewhere); raises CollectError."""
+        def is_int(v):
+            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+        def is_number(v):
+            return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+
+        if not isinstance(self.task, str) or not self.task:
+            raise CollectError(f"--task must be a task name, got {self.task!r}")
+        if not is_int(self.episodes) or not 1 <= self.episodes <= MAX_EPISODES:
+            raise CollectError(f"--episodes must be a positive integer (at most {MAX_EPISODES}), got {self.episodes!r}")
+        if not is_int(self.workers) or self.workers < 1:
+            raise CollectError(f"--workers must be a positive integer, got {self.workers!r}")
+        if not is_int(self.seed) or not 0 <= self.seed or self.seed + self.episodes - 1 > MAX_SEED:
+            raise CollectError(f"--seed must be an integer from 0 to 2^63-1 minus the episode count "
+                               f"(episode k uses seed+k, stored as int64), got {self.seed!r}")
+        if not is_number(self.noise) or self.noise < 0:
+            raise CollectError(f"--noise must be a finite number >= 0, got {self.noise!r}")
+        if self.max_steps is not None and (not is_int(self.max_steps) or not 1 <= self.max_steps <= MAX_EPISODES):
+            raise CollectError(f"--max-steps must be a positive integer, got {self.max_steps!r}")
+        if not is_int(self.episodes_per_file) or self.episodes_per_file < 1:
+            raise CollectError(f"episodes_per_file must be a positive integer, got {self.episodes_per_file!r}")
+        if not is_number(self.beta) or not 0.0 <= self.beta <= 1.0:
+            raise CollectError(f"--beta must be a number from 0 to 1, got {self.beta!r}")
+        for name in ("flush_interval_s", "connect_timeout", "start_timeout_s"):
+            if not is_number(getattr(self, name)) or getattr(self, name) <= 0:
+                raise CollectError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
+        if not os.fspath(self.out):
+            raise CollectError("--out is required: the dataset folder to write")
+        policy = self.policy
+        if isinstance(policy, (str, os.PathLike)) and os.fspath(policy) not in ("expert", "random"):
+            policy = str(Path(policy).expanduser().absolute())
+        return replace(self, out=Path(self.out).expanduser().absolute(), robot=_absolute_if_path(self.robot),
+                       policy=policy, cameras=list(self.cameras or []))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _absolute_if_path(robot: Any) -> str:
+    text = os.fspath(robot)
+    if text.endswith(".toml") or os.sep in text:  # a spec file, not a registry name (as flywheel.robots.get decides)
+        return str(Path(text).expanduser().absolute())
+    return text

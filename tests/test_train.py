@@ -11,7 +11,7 @@ from flywheel import datasets as fd
 from flywheel.cli import main as cli_main
 from flywheel.collectors.collection.recorder import EpisodeRecorder
 from flywheel.collectors.policies import PolicyMismatch, expert, load_policy
-from flywheel.collectors.policies.learned import read_policy
+from flywheel.collectors.learning.policy_file import read_policy
 from flywheel.collectors.learning.relabel import RelabelingPolicy
 from flywheel.collectors.collection.recorder import run_episode
 from flywheel.collectors.learning.train import TrainConfig, TrainError, robot_hashes, train

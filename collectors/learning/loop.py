@@ -182,7 +182,7 @@ def run_loop(cfg: LoopConfig, log: Callable[[str], None] | None = None) -> dict[
                                    batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed + r, trainer=cfg.trainer)
                 header = train([str(d) for d in datasets], policy_path, tcfg)
             else:
-                from flywheel.collectors.policies.learned import read_policy
+                from flywheel.collectors.learning.policy_file import read_policy
 
                 header = read_policy(policy_path)[0]
             t_train = time.time() - t0

@@ -28,7 +28,6 @@ the training settings), readable without pickle.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import time
@@ -38,8 +37,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-POLICY_FORMAT = "flywheel-policy"
-POLICY_FORMAT_VERSION = 1
+from flywheel.collectors.learning.policy_file import POLICY_FORMAT, POLICY_FORMAT_VERSION, save_policy
+
 FEATURE_MODES = ("native", "canonical")
 NATIVE_INPUTS = ("observation.state", "observation.ee", "observation.base", "observation.goal", "observation.env_state")
 CANONICAL_INPUTS = ("observation.ee", "observation.ee_mask", "observation.goal", "observation.env_state")
@@ -510,21 +509,3 @@ def _code_version() -> str:
         return metadata.version("flywheel")
     except Exception:
         return "0.0.0+local"
-
-
-def save_policy(path: str | os.PathLike, header: dict[str, Any], weights: Sequence[tuple[np.ndarray, np.ndarray]],
-                arrays: dict[str, np.ndarray]) -> Path:
-    """Write the policy file atomically: weights ``W0, b0, ...``, normalisation arrays, JSON ``header``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    content = {"header": np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8)}
-    for i, (W, b) in enumerate(weights):
-        content[f"W{i}"] = np.asarray(W, np.float32)
-        content[f"b{i}"] = np.asarray(b, np.float32)
-    content.update({k: np.asarray(v, np.float32) for k, v in arrays.items()})
-    buf = io.BytesIO()
-    np.savez(buf, **content)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
-    return path

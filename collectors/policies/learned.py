@@ -11,7 +11,6 @@ name, state names and action names with the ones in the file and refuses another
 """
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from pathlib import Path
@@ -19,34 +18,11 @@ from typing import Any
 
 import numpy as np
 
-POLICY_FORMAT = "flywheel-policy"
-SUPPORTED_VERSIONS = (1,)
+from flywheel.collectors.learning.policy_file import read_policy
 
 
 class PolicyMismatch(ValueError):
     """The policy was trained for a different robot, control mode or observation layout than this env's."""
-
-
-def read_policy(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The JSON header and the arrays of a policy file (no pickle involved)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"policy file {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except Exception as err:
-        raise ValueError(f"{path} is not a flywheel policy file ({err})") from None
-    if "header" not in arrays:
-        raise ValueError(f"{path} is not a flywheel policy file (no header)")
-    header = json.loads(arrays.pop("header").tobytes().decode())
-    if header.get("format") != POLICY_FORMAT:
-        raise ValueError(f"{path} is not a flywheel policy file (format {header.get('format')!r})")
-    if header.get("format_version") not in SUPPORTED_VERSIONS:
-        raise ValueError(f"{path}: policy format version {header.get('format_version')} is not supported "
-                         f"(this flywheel reads {SUPPORTED_VERSIONS})")
-    return header, arrays
-
 
 def _describe(names: list[str] | None, limit: int = 4) -> str:
     if not names:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ class Task:
     kind: str  # "run" | "flush" | "ping"
     keys: list[int]
     seq: int = 0  # submission order: an actor answers in this order, so results are applied in it too
+    started: float | None = None  # when the actor began it (it runs its tasks one at a time, in order)
 
 
 @dataclass
@@ -57,7 +59,8 @@ class Event:
 
 class ActorPool:
     def __init__(self, actor_cls, make_args: Callable[[str], tuple[tuple, dict]], n: int, *, depth: int = 2,
-                 max_restarts: int = 10, name_prefix: str = "w", start_timeout_s: float = 120.0):
+                 max_restarts: int = 10, name_prefix: str = "w", start_timeout_s: float = 120.0,
+                 key_timeout_s: float | None = None):
         import ray
 
         self.ray = ray
@@ -66,6 +69,7 @@ class ActorPool:
         self.depth = depth
         self.max_restarts = max_restarts
         self.start_timeout_s = start_timeout_s
+        self.key_timeout_s = key_timeout_s  # the watchdog: a batch may run this long per key before its actor is killed
         self.slots = [Slot(i, f"{name_prefix}{i}") for i in range(n)]
         self.restarts = 0
         self.last_error = ""
@@ -118,6 +122,8 @@ class ActorPool:
         ref = method.remote(keys) if kind == "run" else method.remote()
         self._seq += 1
         task = Task(ref, slot.index, kind, list(keys), self._seq)
+        if not slot.inflight:
+            task.started = time.monotonic()
         slot.inflight.append(task)
         self._by_ref[ref] = task
         return task
@@ -150,6 +156,8 @@ class ActorPool:
             slot.inflight.remove(task)
         except ValueError:
             pass
+        if slot.inflight and slot.inflight[0].started is None:
+            slot.inflight[0].started = time.monotonic()
         if task.kind == "ping":
             slot.pid, slot.host = int(value["pid"]), value.get("host")
             slot.pids.append(slot.pid)
@@ -168,7 +176,7 @@ class ActorPool:
                 return events
             ready, _ = self.ray.wait(list(heads), num_returns=1 if wait_s else len(heads), timeout=wait_s)
             if not ready:
-                return events
+                return events + self._overdue()
             wait_s = 0
             for ref in ready:
                 task = heads[ref]
@@ -184,6 +192,25 @@ class ActorPool:
                 self._finish(task, value)
                 if task.kind != "ping":
                     events.append(Event("result", task.slot, task, value))
+
+    def _overdue(self) -> list[Event]:
+        """The watchdog: an actor whose current batch has run past ``key_timeout_s`` per key is killed like a dead one
+        (its batches are run again by the caller, a lone suspect key twice at most), so a hung episode never stalls
+        the run."""
+        if not self.key_timeout_s:
+            return []
+        now = time.monotonic()
+        events = []
+        for slot in self.slots:
+            head = slot.inflight[0] if slot.alive and slot.inflight else None
+            if head is None or head.kind != "run" or head.started is None:
+                continue
+            limit = self.key_timeout_s * max(1, len(head.keys))
+            if now - head.started > limit:
+                events.append(self._died(slot, TimeoutError(
+                    f"hung: a batch of {len(head.keys)} episode(s) ran past the episode timeout "
+                    f"({self.key_timeout_s:.0f} s per episode; --episode-timeout)")))
+        return events
 
     def _died(self, slot: Slot, err: BaseException) -> Event:
         lost = [t for t in slot.inflight if t.kind != "ping"]
@@ -224,6 +251,8 @@ class ActorPool:
 
 def _error_text(err: BaseException) -> str:
     """The useful line of a Ray error: the innermost exception, not the whole remote traceback."""
+    if isinstance(err, TimeoutError):
+        return str(err)
     cause = getattr(err, "cause", None)
     if isinstance(cause, BaseException) and not type(cause).__name__.startswith("Ray"):
         return f"{type(cause).__name__}: {cause}".splitlines()[0]
@@ -248,23 +277,52 @@ def check_address(address: str, timeout: float = 5.0) -> None:
     if port is None:
         port = 10001 if address.startswith("ray://") else 6379
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            speaks_grpc = _answers_http2(sock, timeout)
     except OSError as err:
         raise ConnectionError(f"cannot reach the Ray cluster at {address} ({host}:{port}): {err.strerror or err}; "
                               "check --address / RAY_ADDRESS, or leave it out to run locally") from None
+    if not speaks_grpc:  # ray.init would retry such a port for minutes
+        raise ConnectionError(f"{address} ({host}:{port}) answers, but it is not a Ray cluster (no gRPC there); "
+                              "give the Ray head's GCS address (HOST:6379) or its client address (ray://HOST:10001)")
+
+
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # + empty SETTINGS
+
+
+def _answers_http2(sock: socket.socket, timeout: float) -> bool:
+    """Ray's GCS and client server speak gRPC (HTTP/2): they answer the connection preface with a SETTINGS frame."""
+    sock.settimeout(timeout)
+    sock.sendall(_HTTP2_PREFACE)
+    header = b""
+    try:
+        while len(header) < 9:
+            chunk = sock.recv(9 - len(header))
+            if not chunk:
+                return False
+            header += chunk
+    except socket.timeout:
+        return False
+    return header[3] == 0x04  # frame type SETTINGS
 
 
 def connect(address: str | None, *, workers: int, quiet: bool = True, timeout: float = 5.0) -> bool:
     """Join ``address`` (or RAY_ADDRESS), or start a local Ray; returns True if this call started/joined Ray
-    (and so should shut it down), False if Ray was already initialised in this process."""
+    (and so should shut it down), False if Ray was already initialised in this process.
+
+    A local Ray is started with token authentication on (explicitly: `enable_local_token_auth`), its node address
+    on loopback and no dashboard, so nothing on the network can submit work to it. Joining a cluster is only ever
+    explicit (``address``), and that cluster's own authentication applies (RAY_AUTH_MODE=token and its token).
+    """
     import logging
 
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if not address:
+        enable_local_token_auth()
     import ray
 
     if ray.is_initialized():
         return False
-    address = address or os.environ.get("RAY_ADDRESS") or None
     kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     if address:
         check_address(address, timeout)
@@ -273,5 +331,25 @@ def connect(address: str | None, *, workers: int, quiet: bool = True, timeout: f
         ray.init(address=address, **kwargs)
     else:
         cpus = max(os.cpu_count() or 1, workers)  # never fewer CPUs than workers: that would wait forever
-        ray.init(address="local", num_cpus=cpus, **kwargs)  # "local": never join a cluster found on this machine
+        # "local": never join a cluster found on this machine
+        ray.init(address="local", num_cpus=cpus, _node_ip_address="127.0.0.1", **kwargs)
     return True
+
+
+def enable_local_token_auth() -> None:
+    """Turn on Ray's token authentication for a local cluster, whatever Ray's default; refuse an explicit opt-out.
+
+    Ray reads RAY_AUTH_MODE into its config when it is imported, so after setting it the cached config is refreshed
+    (what Ray itself does when it enables token auth by default for local clusters, Ray >= 2.52).
+    """
+    mode = os.environ.get("RAY_AUTH_MODE")
+    if mode is not None and mode.lower() != "token":
+        raise ValueError(f"RAY_AUTH_MODE={mode}: flywheel starts local Ray clusters only with token authentication "
+                         "(anyone who reaches an open Ray can run code on this machine); unset RAY_AUTH_MODE or set it "
+                         "to 'token'")
+    if mode is None:
+        os.environ["RAY_AUTH_MODE"] = "token"
+        if "ray" in sys.modules:
+            from ray._raylet import Config
+
+            Config.initialize("")

@@ -33,6 +33,9 @@ def add_commands(subparsers) -> None:
     c.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
     c.add_argument("--episodes-per-file", type=int, default=16, help="episodes per staging file (what a killed worker can lose)")
     c.add_argument("--max-restarts", type=int, default=None, help="worker replacements before giving up (default 10 + 2W)")
+    c.add_argument("--episode-timeout", type=float, default=None, metavar="SECONDS",
+                   help="the watchdog: an episode running longer is retried once on a new worker, then dropped "
+                        "(default 10x the expected episode time, at least 60 s)")
     c.add_argument("--json", action="store_true", help="print the summary as JSON")
     c.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary line")
     c.set_defaults(handler=cmd_collect)
@@ -86,7 +89,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
                           policy=args.policy, noise=args.noise, success_only=args.success_only, resume=args.resume,
                           cameras=args.camera, max_steps=args.max_steps, control_mode=args.control_mode,
                           address=args.address, quiet=args.quiet, episodes_per_file=args.episodes_per_file,
-                          max_restarts=args.max_restarts, relabel=args.relabel, beta=args.beta)
+                          max_restarts=args.max_restarts, relabel=args.relabel, beta=args.beta,
+                          episode_timeout_s=args.episode_timeout)
     except CollectError as err:
         raise _user_error(str(err)) from None
     except CollectInterrupted as err:

@@ -27,7 +27,7 @@ from flywheel.collectors.collection import actor_pool, worker
 from flywheel.collectors.collection.config import CollectConfig, CollectError, CollectInterrupted, CollectSummary
 from flywheel.collectors.collection.driver import drive, flush_workers, worker_figures
 from flywheel.collectors.collection.ledger import DURABLE, EpisodeLedger
-from flywheel.collectors.collection.plan import RunPlan, plan_run, relabeled
+from flywheel.collectors.collection.plan import RunPlan, check_resume, plan_run, relabeled
 
 
 def collect(config: CollectConfig | str, *args: Any, callback: Callable[[dict[str, Any]], None] | None = None,
@@ -65,6 +65,13 @@ def collect(config: CollectConfig | str, *args: Any, callback: Callable[[dict[st
         except (ConnectionError, ValueError) as err:
             raise CollectError(str(err)) from None
 
+    from flywheel.datasets import schema
+
+    if config.resume and (out / schema.SPEC_PATH).exists():
+        try:
+            check_resume(out, plan)
+        except ValueError as err:
+            raise CollectError(str(err)) from None
     created = CreatedFolder(out)
     try:
         create_dataset(out, features=plan.features, fps=plan.fps, robot_type=plan.robot_type, task=plan.task_string,
@@ -119,14 +126,16 @@ class _Run:
                              flush_interval_s=float(config.flush_interval_s))
         out, env_cfg = str(self.out), self.plan.env_cfg
         max_restarts = config.max_restarts if config.max_restarts is not None else 10 + 2 * n_workers
+        timeout = config.episode_timeout_s or max(60.0, 10.0 * self.plan.expected_episode_s)
         self.pool = actor_pool.ActorPool(worker.CollectorWorker, lambda name: ((name, out, env_cfg), worker_kwargs),
-                                         n_workers, max_restarts=max_restarts, start_timeout_s=config.start_timeout_s)
+                                         n_workers, max_restarts=max_restarts, start_timeout_s=config.start_timeout_s,
+                                         key_timeout_s=timeout)
         try:
             self.pool.start()
             self.t_loop = time.time()
             self.progress = Progress(total=int(config.episodes), initial=ledger.done_count(), quiet=config.quiet,
                                      desc=f"collect {config.task}")
-            drive(self.pool, ledger, self.progress, callback)
+            drive(self.pool, ledger, self.progress, callback, seed0=int(config.seed))
         except actor_pool.PoolError as err:
             self._record(interrupted=False, error=str(err))
             raise CollectError(str(err)) from None

@@ -99,6 +99,7 @@ class CollectConfig:
     max_restarts: int | None = None
     connect_timeout: float = 5.0
     start_timeout_s: float = 120.0
+    episode_timeout_s: float | None = None  # the watchdog; None: 10x the expected episode time, at least a minute
     relabel: str | None = None
     beta: float = 0.0
 
@@ -127,7 +128,9 @@ class CollectConfig:
             raise CollectError(f"episodes_per_file must be a positive integer, got {self.episodes_per_file!r}")
         if not is_number(self.beta) or not 0.0 <= self.beta <= 1.0:
             raise CollectError(f"--beta must be a number from 0 to 1, got {self.beta!r}")
-        for name in ("flush_interval_s", "connect_timeout", "start_timeout_s"):
+        for name in ("flush_interval_s", "connect_timeout", "start_timeout_s", "episode_timeout_s"):
+            if name == "episode_timeout_s" and self.episode_timeout_s is None:
+                continue
             if not is_number(getattr(self, name)) or getattr(self, name) <= 0:
                 raise CollectError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
         if not os.fspath(self.out):

@@ -24,7 +24,7 @@ def batch_size(ledger: EpisodeLedger, pool, inflight_keys: int) -> int:
 
 
 def drive(pool, ledger: EpisodeLedger, progress, callback, on_result: Callable[[dict], None] | None = None,
-           postfix: Callable[[], dict] | None = None) -> None:
+          postfix: Callable[[], dict] | None = None, seed0: int | None = None) -> None:
     """The driver loop: keep every worker busy, apply results, redo what dead workers lose, until finished."""
     unflushed: dict[int, set[int]] = {s.index: set() for s in pool.slots}
     flushing: set[int] = set()
@@ -85,7 +85,9 @@ def drive(pool, ledger: EpisodeLedger, progress, callback, on_result: Callable[[
                 flushing.discard(ev.slot)
                 runs = [t for t in ev.lost if t.kind == "run"]
                 if runs and len(runs[0].keys) == 1 and ledger.crashed(runs[0].keys[0]) and len(ledger.problems) < 5:
-                    ledger.problems.append(f"episode {runs[0].keys[0]} killed its worker twice: {ev.error}")
+                    key = runs[0].keys[0]
+                    seed = f" (seed {seed0 + key})" if seed0 is not None else ""
+                    ledger.problems.append(f"episode {key}{seed} killed or hung its worker twice, dropped: {ev.error}")
                 for t in runs:
                     ledger.put_back(t.keys, suspect=True)
                 ledger.put_back(sorted(unflushed[ev.slot]), suspect=False)

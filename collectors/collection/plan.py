@@ -26,6 +26,7 @@ class RunPlan:
     task_string: str
     flywheel_meta: dict[str, Any]
     policy_label: str
+    expected_episode_s: float = 0.0  # max_steps x one measured control step: what the watchdog scales
 
 
 
@@ -82,6 +83,7 @@ def plan_run(config: CollectConfig) -> RunPlan:
             "max_steps": int(env._max_episode_steps),
             "cameras": list(cfg["cameras"]),
             "randomize": True,
+            "inputs": input_fingerprints(spec, task_params(u.task)),
         }
         meta = {
             "robot": {"name": spec.name, "kind": spec.kind, "spec": spec.to_dict(), "model_hash": spec.model_hash()},
@@ -90,9 +92,91 @@ def plan_run(config: CollectConfig) -> RunPlan:
         }
         meta = json.loads(json.dumps(meta, default=_jsonable))
         return RunPlan(env_cfg=cfg, features=features, fps=int(u.control_hz), robot_type=spec.name,
-                       task_string=u.task.describe(), flywheel_meta=meta, policy_label=label)
+                       task_string=u.task.describe(), flywheel_meta=meta, policy_label=label,
+                       expected_episode_s=_step_seconds(env) * int(env._max_episode_steps))
     finally:
         env.close()
+
+
+def _step_seconds(env, steps: int = 5) -> float:
+    """Wall time of one control step (the median of a few), measured on the driver's own throwaway env."""
+    import time
+
+    env.reset(seed=0)
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        env.step(env.action_space.sample())
+        times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2]
+
+
+def input_fingerprints(spec, task_parameters: dict[str, Any]) -> dict[str, str]:
+    """Hashes of everything besides the options that decides an episode's content: the robot spec's content, its
+    model and mesh files, the task's parameters and the simulation and policy code. Resume compares them, so a
+    dataset never mixes episodes made by an edited spec, a re-exported mesh or a changed expert."""
+    def digest(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    model = spec.model_path()
+    files = [model]
+    if spec.model_format == "urdf":
+        try:
+            from flywheel.robots.urdf import parse_urdf
+
+            files += sorted({g.path for g in parse_urdf(model, check_meshes=False).meshes() if g.path is not None})
+        except (ValueError, OSError):
+            pass  # the env loaded it; a mesh list we cannot read only weakens the fingerprint
+    return {
+        "robot_spec": digest(json.dumps(spec.to_dict(), sort_keys=True, default=_jsonable)),
+        "robot_files": digest("\n".join(f"{p.name}:{file_sha256(str(p))}" for p in files)),
+        "task_params": digest(json.dumps(task_parameters, sort_keys=True, default=_jsonable)),
+        "code": code_fingerprint(),
+    }
+
+
+def code_fingerprint() -> str:
+    """The package version and a hash of the code that makes episodes (robots, sim, policies)."""
+    from importlib import metadata
+    from pathlib import Path
+
+    import flywheel.collectors.policies as policies
+    import flywheel.robots as robots
+    import flywheel.sim as sim
+
+    try:
+        version = metadata.version("flywheel")
+    except metadata.PackageNotFoundError:
+        version = "0+unknown"
+    h = hashlib.sha256(version.encode())
+    for package in (robots, sim, policies):
+        for path in sorted(Path(package.__file__).parent.rglob("*.py")):
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+    return f"{version}+{h.hexdigest()[:16]}"
+
+
+def check_resume(out, plan: RunPlan) -> None:
+    """Refuse to resume ``out`` with anything that changes the data, naming each input that changed."""
+    from flywheel.datasets.staging import read_spec
+
+    old = read_spec(out).get("config") or {}
+    new = plan.flywheel_meta["config"]
+    changed = [k for k in sorted(set(old) | set(new)) if k != "inputs" and old.get(k) != new.get(k)]
+    old_inputs, new_inputs = old.get("inputs") or {}, new.get("inputs") or {}
+    changed += [f"inputs.{k}" for k in sorted(set(old_inputs) | set(new_inputs)) if old_inputs.get(k) != new_inputs.get(k)]
+    if changed:
+        what = {"inputs.robot_spec": "the robot spec file was edited", "inputs.robot_files": "the robot's model or "
+                "mesh files changed", "inputs.task_params": "the task's parameters changed",
+                "inputs.code": "flywheel's simulation or policy code changed"}
+        reasons = "; ".join(what.get(k, f"{k}: {_short(old.get(k))} -> {_short(new.get(k))}") for k in changed)
+        raise CollectError(f"cannot resume {out}: {reasons}. Episodes made with different inputs would be mixed in one "
+                           "dataset: restore the original inputs, or collect into a new folder")
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def relabeled(config: CollectConfig) -> Any:

@@ -9,6 +9,7 @@ import dataclasses
 import fnmatch
 import hashlib
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -470,7 +471,8 @@ def load_spec(path: str | Path) -> RobotSpec:
     path = Path(path)
     try:
         if not path.is_file():
-            raise SpecError(path, "<file>", "no such spec file")
+            what = "not a regular file (a folder, a broken link or a link loop)" if os.path.lexists(path) else "no such spec file"
+            raise SpecError(path, "<file>", what)
         raw = path.read_bytes()
     except OSError as err:
         raise SpecError(path, "<file>", f"cannot read the spec file: {err.strerror or err}") from None

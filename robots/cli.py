@@ -66,26 +66,27 @@ def _user_error(message: str):
     return UserError(message)
 
 
-def _one_line_on_os_error(handler):
+def _one_line_on_os_error(target: str):
     """An environment failure (disk full, read-only, permissions, a link loop) is one line and exit 2, never a
-    traceback: `flywheel.cli.main` turns `UserError` into that line."""
-    @functools.wraps(handler)
-    def wrapper(args) -> int:
-        try:
-            return handler(args)
-        except OSError as err:
-            where = err.filename or "a file"
-            raise _user_error(f"{where}: {_os_problem(err)}") from None
-        except RuntimeError as err:  # pathlib reports a symbolic-link loop as RuntimeError on Python 3.11
-            if "Symlink loop" not in str(err):
-                raise
-            raise _user_error(f"{str(err).removeprefix('Symlink loop from ')}: a symbolic-link loop; "
-                              "point at the real file or folder") from None
-    return wrapper
+    traceback: `flywheel.cli.main` turns `UserError` into that line. `target` is what the user should change."""
+    def decorate(handler):
+        @functools.wraps(handler)
+        def wrapper(args) -> int:
+            try:
+                return handler(args)
+            except OSError as err:
+                raise _user_error(f"{err.filename or 'a file'}: {_os_problem(err, target)}") from None
+            except RuntimeError as err:  # pathlib reports a symbolic-link loop as RuntimeError on Python 3.11
+                if "Symlink loop" not in str(err):
+                    raise
+                raise _user_error(f"{str(err).removeprefix('Symlink loop from ')}: a symbolic-link loop; "
+                                  "point at the real file or folder") from None
+        return wrapper
+    return decorate
 
 
 # ---- list ---------------------------------------------------------------------------------------
-@_one_line_on_os_error
+@_one_line_on_os_error("path")
 def cmd_list(args) -> int:
     from flywheel.robots import registry
     from flywheel.robots.spec import SpecError
@@ -111,7 +112,7 @@ def cmd_list(args) -> int:
 
 
 # ---- add ----------------------------------------------------------------------------------------
-@_one_line_on_os_error
+@_one_line_on_os_error("--out")
 def cmd_add(args) -> int:
     import numpy as np
 
@@ -201,15 +202,17 @@ def _same_dir(a: Path, b: Path) -> bool:
 
 
 # ---- never write over what the tool did not create -------------------------------------------------
-def _os_problem(err: OSError) -> str:
-    """The reason and what to do, for the environment failures a user can fix."""
-    advice = {errno.ENOSPC: "free some space and run again", errno.EDQUOT: "free some space and run again",
-              errno.EROFS: "the file system is read-only: choose a writable --out",
-              errno.EACCES: "permission denied: choose a writable --out", errno.EPERM: "not permitted: choose a writable --out",
-              errno.ENOTDIR: "a part of the path is a file, not a folder: choose another --out",
-              errno.ELOOP: "the path has a symbolic-link loop: choose another --out",
-              errno.ENAMETOOLONG: "the path is too long: choose a shorter --out or --name"}
-    return advice.get(err.errno, f"{err.strerror or err}; check the folder and run again")
+def _os_problem(err: OSError, target: str = "--out") -> str:
+    """The reason and what to do, for the environment failures a user can fix (`target`: what to choose anew)."""
+    advice = {errno.ENOSPC: "no space left on the device: free some space and run again",
+              errno.EDQUOT: "disk quota exceeded: free some space and run again",
+              errno.EROFS: f"the file system is read-only: choose a writable {target}",
+              errno.EACCES: f"permission denied: choose a writable {target}",
+              errno.EPERM: f"not permitted: choose a writable {target}",
+              errno.ENOTDIR: f"a part of the path is a file, not a folder: choose another {target}",
+              errno.ELOOP: f"the path has a symbolic-link loop: choose another {target}",
+              errno.ENAMETOOLONG: f"the path is too long: choose a shorter {target}"}
+    return advice.get(err.errno, f"{err.strerror or err}; check the path and run again")
 
 
 def _check_out_dir(out_dir: Path, what: str) -> None:
@@ -361,7 +364,7 @@ def _report(spec, model, package_dirs, display_name: str) -> int:
 
 
 # ---- check --------------------------------------------------------------------------------------
-@_one_line_on_os_error
+@_one_line_on_os_error("path")
 def cmd_check(args) -> int:
     from flywheel.robots import registry
     from flywheel.robots.spec import SpecError

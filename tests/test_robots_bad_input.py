@@ -502,6 +502,19 @@ def _case_disk_full_after_the_model_copy(tmp_path, capsys, monkeypatch):
     return [urdf, "--out", tmp_path / "new" / "specs"], ["small_arm.toml", "free some space"]
 
 
+def _case_io_error_while_reading_the_urdf(tmp_path, capsys, monkeypatch):
+    """An OSError nobody checked for (here EIO from the disk) is still one line, through the command's guard."""
+    import flywheel.robots.urdf as urdf_module
+
+    urdf = tmp_path / "small_arm.urdf"
+    urdf.write_text(small_arm())
+
+    def failing(path, package_dirs=None, check_meshes=True):
+        raise OSError(errno.EIO, "Input/output error", str(path))
+    monkeypatch.setattr(urdf_module, "parse_urdf", failing)
+    return [urdf, "--out", tmp_path / "out"], [str(urdf), "Input/output error"]
+
+
 ADD_CASES = [(name[len("_case_"):], fn) for name, fn in sorted(globals().items()) if name.startswith("_case_")]
 
 
@@ -573,6 +586,24 @@ def test_environment_failure_in_robots_list_is_one_line(tmp_path, user_dir, caps
     assert main(["robots", "list"]) == 0  # the unreadable folder is skipped
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err and re.search(r"^panda\s", captured.out, re.M)
+
+
+def test_real_command_line_under_a_file(tmp_path, user_dir):
+    """The installed entry point, not just `main`: exit 2, one line, no traceback, nothing created."""
+    import subprocess
+    import sys
+
+    urdf = tmp_path / "small_arm.urdf"
+    urdf.write_text(small_arm())
+    (tmp_path / "a_file").write_text("x\n")
+    before = _tree(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "flywheel", "robots", "add", str(urdf), "--no-validate",
+                           "--out", str(tmp_path / "a_file" / "specs")], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")})
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "under the file" in proc.stderr and str(tmp_path / "a_file") in proc.stderr
+    assert _tree(tmp_path) == before
 
 
 def test_case_count():

@@ -8,9 +8,19 @@
 `add` parses the URDF, infers a spec (every guess written as a comment), writes it where the registry
 finds it (the user robots folder, or --out), then validates it in PyBullet and prints a table. A bad
 URDF is one line naming the file and element, exit status 2; a failed validation is exit status 1.
+
+`add` never writes over what it did not create: not its input, not an existing file (without --force), and
+with --force only files whose first line says 'robots add' wrote them and whose content still matches that
+line's hash. A URDF whose meshes PyBullet cannot find is copied to NAME.resolved.urdf. Any refusal or
+environment failure (read-only, disk full, --out under a file, a link loop) is one line, exit 2, and leaves
+the disk as it was.
 """
 from __future__ import annotations
 
+import errno
+import functools
+import os
+import stat
 import sys
 import time
 import tomllib
@@ -39,7 +49,9 @@ def add_commands(subparsers) -> None:
                        help="where package://NAME lives (repeatable)")
     p_add.add_argument("--inertia-from-geometry", action="store_true",
                        help="let PyBullet compute inertias from the collision shapes (for URDFs with placeholder tensors)")
-    p_add.add_argument("--force", action="store_true", help="overwrite an existing spec / shadow a robot of the same name")
+    p_add.add_argument("--force", action="store_true",
+                       help="replace a spec (and model copy) that 'robots add' wrote and nobody edited since, and shadow "
+                            "a robot of the same name; never the input URDF or a file you wrote")
     p_add.add_argument("--no-validate", action="store_true", help="write the spec without the PyBullet checks")
     p_add.set_defaults(handler=cmd_add)
 
@@ -54,7 +66,27 @@ def _user_error(message: str):
     return UserError(message)
 
 
+def _one_line_on_os_error(target: str):
+    """An environment failure (disk full, read-only, permissions, a link loop) is one line and exit 2, never a
+    traceback: `flywheel.cli.main` turns `UserError` into that line. `target` is what the user should change."""
+    def decorate(handler):
+        @functools.wraps(handler)
+        def wrapper(args) -> int:
+            try:
+                return handler(args)
+            except OSError as err:
+                raise _user_error(f"{err.filename or 'a file'}: {_os_problem(err, target)}") from None
+            except RuntimeError as err:  # pathlib reports a symbolic-link loop as RuntimeError on Python 3.11
+                if "Symlink loop" not in str(err):
+                    raise
+                raise _user_error(f"{str(err).removeprefix('Symlink loop from ')}: a symbolic-link loop; "
+                                  "point at the real file or folder") from None
+        return wrapper
+    return decorate
+
+
 # ---- list ---------------------------------------------------------------------------------------
+@_one_line_on_os_error("path")
 def cmd_list(args) -> int:
     from flywheel.robots import registry
     from flywheel.robots.spec import SpecError
@@ -80,13 +112,14 @@ def cmd_list(args) -> int:
 
 
 # ---- add ----------------------------------------------------------------------------------------
+@_one_line_on_os_error("--out")
 def cmd_add(args) -> int:
     import numpy as np
 
     from flywheel.robots import registry
     from flywheel.robots.infer import infer_spec
     from flywheel.robots.spec import SpecError, spec_from_dict
-    from flywheel.robots.spec_writer import render_spec, write_spec_file
+    from flywheel.robots.spec_writer import mark_text, render_spec
     from flywheel.robots.urdf import URDFError, parse_package_dirs, parse_urdf
     from flywheel.robots.validate import quiet
 
@@ -111,48 +144,49 @@ def cmd_add(args) -> int:
     spec_dict = inference.spec
     name = spec_dict["name"]
     out_dir = Path(args.out).expanduser() if args.out else registry.user_robots_dir()
-    dest = (out_dir / f"{name}.toml").absolute()
-    if dest.exists() and not args.force:
-        raise _user_error(f"{dest} already exists; pass --force to overwrite it or --name to choose another name")
+    out_dir = out_dir.absolute()
+    _check_out_dir(out_dir, "--out" if args.out else "the user robots folder")
+    dest = out_dir / f"{name}.toml"
+    copy_bytes = _resolved_copy(model)  # None when PyBullet finds the meshes from the URDF itself
+    copy = out_dir / f"{name}.resolved.urdf" if copy_bytes is not None else None
+    replace = {target: _check_target(target, model.path, args.force) for target in (dest, copy) if target is not None}
     existing = {n: p for n, p in registry.spec_files().items()}
     if name in existing and existing[name].absolute() != dest and not args.force:
         raise _user_error(f"a robot named {name!r} already exists ({existing[name]}); pass --name to choose another "
                           "name, or --force to shadow it")
 
-    try:
-        model_path = _pybullet_loadable_model(model, out_dir, name)
-    except OSError as err:
-        raise _user_error(f"cannot write a copy of {model.path} into {out_dir}: {err.strerror or err}") from None
-    if model_path != model.path:
-        spec_dict["model"] = str(model_path)
+    if copy is not None:
+        spec_dict["model"] = str(copy)
         inference.guesses.insert(0, type(inference.guesses[0])("model", (
             f"a copy of {model.path} with every mesh path made absolute, because PyBullet cannot search "
             "package folders; run 'flywheel robots add' again after changing the original")))
     notes: dict[str, list[str]] = {}
     for g in inference.guesses:
         notes.setdefault(g.field, []).append(g.text)
-    header = [f"Robot spec written by 'flywheel robots add' from {model.path}.",
+    header = [f"Robot spec inferred by 'flywheel robots add' from {model.path}.",
               "Every inferred value has a '# guess:' comment saying why. Correct what is wrong, then run:",
-              f"    flywheel robots check {name}"]
-    text = render_spec(spec_dict, notes, {j.name: j.range() for j in model.joints.values()}, header)
+              f"    flywheel robots check {name}",
+              "(The first line lets 'robots add --force' replace this file while it is unedited; once you edit it,",
+              " it is yours and is never overwritten.)"]
+    text = mark_text(render_spec(spec_dict, notes, {j.name: j.range() for j in model.joints.values()}, header))
     try:
         spec_from_dict(tomllib.loads(text), source=dest)  # what we write must read back
     except (SpecError, tomllib.TOMLDecodeError) as err:
         raise _user_error(f"internal error: the inferred spec does not read back ({err}); please report this") from None
-    try:
-        write_spec_file(dest, text)
-    except OSError as err:
-        raise _user_error(f"cannot write {dest}: {err.strerror or err}") from None
+    files = [(copy, copy_bytes)] if copy is not None else []
+    _write_all_or_nothing(out_dir, [*files, (dest, text)], replace)
 
     n_movable = len(model.movable_joints())
     print(f"parsed {model.path}: {len(model.links)} links, {len(model.joints)} joints ({n_movable} movable)")
+    if copy is not None:
+        print(f"wrote {copy}")
     print(f"wrote {dest}")
     print("\nguesses (also in the spec as comments):")
     for g in inference.guesses:
         print(f"  {g.field:<26} {g.text}")
     on_path = any(_same_dir(out_dir, d) for d in registry.search_dirs())
     if not on_path:
-        print(f"\nnote: {out_dir} is not searched by the registry; add it with  export FLYWHEEL_ROBOTS_PATH={out_dir.absolute()}"
+        print(f"\nnote: {out_dir} is not searched by the registry; add it with  export FLYWHEEL_ROBOTS_PATH={out_dir}"
               f"  (or use the spec path {dest} as the robot name)")
     if args.no_validate:
         print(f"\nnot validated (--no-validate); run: flywheel robots check {name if on_path else dest}")
@@ -163,14 +197,119 @@ def cmd_add(args) -> int:
 def _same_dir(a: Path, b: Path) -> bool:
     try:
         return a.expanduser().resolve() == b.expanduser().resolve()
-    except OSError:
+    except (OSError, RuntimeError):
         return False
 
 
-def _pybullet_loadable_model(model, out_dir: Path, name: str) -> Path:
-    """The URDF itself when PyBullet finds its meshes (relative to the file), else a copy with absolute mesh paths."""
+# ---- never write over what the tool did not create -------------------------------------------------
+def _os_problem(err: OSError, target: str = "--out") -> str:
+    """The reason and what to do, for the environment failures a user can fix (`target`: what to choose anew)."""
+    advice = {errno.ENOSPC: "no space left on the device: free some space and run again",
+              errno.EDQUOT: "disk quota exceeded: free some space and run again",
+              errno.EROFS: f"the file system is read-only: choose a writable {target}",
+              errno.EACCES: f"permission denied: choose a writable {target}",
+              errno.EPERM: f"not permitted: choose a writable {target}",
+              errno.ENOTDIR: f"a part of the path is a file, not a folder: choose another {target}",
+              errno.ELOOP: f"the path has a symbolic-link loop: choose another {target}",
+              errno.ENAMETOOLONG: f"the path is too long: choose a shorter {target}"}
+    return advice.get(err.errno, f"{err.strerror or err}; check the path and run again")
+
+
+def _check_out_dir(out_dir: Path, what: str) -> None:
+    """Refuse an output folder we cannot create or write into before anything is written."""
+    probe = out_dir
+    while True:
+        try:
+            st = os.stat(probe)
+        except (FileNotFoundError, NotADirectoryError):  # walk up to what exists (a file, for ENOTDIR)
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+            continue
+        except OSError as err:
+            raise _user_error(f"{what} {out_dir}: cannot use {probe}: {_os_problem(err)}") from None
+        if not stat.S_ISDIR(st.st_mode):
+            where = "is a file" if probe == out_dir else f"is under the file {probe}"
+            raise _user_error(f"{what} {out_dir} {where}, not a folder; choose a folder with --out")
+        if not os.access(probe, os.W_OK | os.X_OK):
+            raise _user_error(f"{what} {out_dir}: {probe} is not writable; choose a writable folder with --out")
+        return
+
+
+def _check_target(target: Path, input_path: Path, force: bool) -> bool:
+    """May we write `target`? False: it is new; True: replace it (--force, and it is an unedited file of ours)."""
+    from flywheel.robots.spec_writer import ownership
+
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        return False
+    except OSError as err:
+        raise _user_error(f"cannot write {target}: {_os_problem(err)}") from None
+    try:
+        is_input = os.path.samefile(target, input_path)
+    except OSError:
+        is_input = False
+    if is_input:
+        raise _user_error(f"{target} is the input URDF; flywheel robots add never writes over its input: "
+                          "choose another --out or --name")
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+        raise _user_error(f"{target} already exists and is not a regular file (a link, a folder or a device); "
+                          "flywheel robots add never writes through it: choose another --out or --name")
+    if not force:
+        raise _user_error(f"{target} already exists; pass --force to overwrite it or --name to choose another name")
+    owner = ownership(target)
+    if owner == "edited":
+        raise _user_error(f"{target} was edited after 'flywheel robots add' wrote it, so --force will not replace "
+                          "it: move it away (or choose another --name) and run again")
+    if owner != "ours":
+        raise _user_error(f"{target} was not written by 'flywheel robots add', so --force will not replace it: "
+                          "move it away or choose another --out or --name")
+    return True
+
+
+def _write_all_or_nothing(out_dir: Path, files: list[tuple[Path, str | bytes]], replace: dict[Path, bool]) -> None:
+    """Write every file or, on an environment failure (disk full, read-only, ...), undo what this call created."""
+    from flywheel.robots.spec_writer import write_file
+
+    missing = []
+    probe = out_dir
+    while not os.path.lexists(probe):
+        missing.append(probe)
+        probe = probe.parent
+    created: list[Path] = []
+    current = out_dir
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for current, data in files:
+            write_file(current, data, replace=replace[current])
+            if not replace[current]:
+                created.append(current)
+    except OSError as err:
+        for path in reversed(created):
+            _quietly(os.unlink, path)
+        for folder in missing:
+            _quietly(os.rmdir, folder)
+        if isinstance(err, FileExistsError):  # appeared while we were working
+            raise _user_error(f"{err.filename or current} appeared while writing; nothing was changed, run again") from None
+        raise _user_error(f"cannot write {err.filename or current}: {_os_problem(err)}; nothing was written") from None
+
+
+def _quietly(fn, path: Path) -> None:
+    try:
+        fn(path)
+    except OSError:
+        pass
+
+
+def _resolved_copy(model) -> bytes | None:
+    """None when PyBullet finds every mesh relative to the URDF; else the text of a copy with absolute mesh paths.
+
+    The copy is always written under a new name (`NAME.resolved.urdf`), never over the input.
+    """
     import xml.etree.ElementTree as ET
 
+    from flywheel.robots.spec_writer import mark_text
     from flywheel.robots.urdf import read_urdf_text
 
     def pybullet_finds(filename: str) -> bool:
@@ -181,7 +320,7 @@ def _pybullet_loadable_model(model, out_dir: Path, name: str) -> Path:
 
     meshes = model.meshes()
     if all(g.path is None or pybullet_finds(g.filename) for g in meshes):
-        return model.path
+        return None
     data, _ = read_urdf_text(model.path)
     root = ET.fromstring(data)
     resolved = {g.filename: g.path for g in meshes if g.path is not None}
@@ -189,10 +328,8 @@ def _pybullet_loadable_model(model, out_dir: Path, name: str) -> Path:
         fn = mesh.get("filename")
         if fn in resolved:
             mesh.set("filename", str(resolved[fn]))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    copy = (out_dir / f"{name}.urdf").absolute()
-    ET.ElementTree(root).write(copy, encoding="utf-8", xml_declaration=True)
-    return copy
+    body = ET.tostring(root, encoding="unicode") + "\n"
+    return mark_text(body, ("<!-- ", " -->")).encode("utf-8")
 
 
 def _validate_and_report(spec_path: Path, model, package_dirs, display_name: str) -> int:
@@ -227,6 +364,7 @@ def _report(spec, model, package_dirs, display_name: str) -> int:
 
 
 # ---- check --------------------------------------------------------------------------------------
+@_one_line_on_os_error("path")
 def cmd_check(args) -> int:
     from flywheel.robots import registry
     from flywheel.robots.spec import SpecError

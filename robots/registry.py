@@ -28,9 +28,12 @@ def spec_files() -> dict[str, Path]:
     """Name -> spec file; earlier search dirs win, so a user can override a built-in by name."""
     found: dict[str, Path] = {}
     for folder in reversed(search_dirs()):
-        if folder.is_dir():
-            for path in sorted(folder.glob("*.toml")):
-                found[path.stem] = path
+        try:
+            paths = sorted(folder.glob("*.toml")) if folder.is_dir() else []
+        except OSError:  # an unreadable folder on the path hides no other robot; `robots list` shows the folders
+            continue
+        for path in paths:
+            found[path.stem] = path
     return found
 
 

@@ -9,6 +9,7 @@ import dataclasses
 import fnmatch
 import hashlib
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,20 +169,65 @@ def resolve_model_path(model: str, source: str | Path | None) -> Path:
 
 
 # ---- loading and validation ------------------------------------------------------------------------
+# Every value is checked here, at the boundary, so a spec that loads never fails later with a traceback (or,
+# worse, runs: a NaN gain collects 0% success with exit 0). The ranges are generous sanity bounds, not tuning
+# advice: they refuse what no robot can mean (a 1e9 N motor, a 100 km tool offset), and say what to write instead.
 _TOP_FIELDS = {f.name for f in dataclasses.fields(RobotSpec)} - {"source", "model_format"} | {"format"}
+MAX_IMAGE_SIDE = 4096  # pixels; larger frames would exhaust memory long before they helped
+EXPERT_PARAMETERS = {"balance": {"ankle_gain": (0.0, 100.0), "ankle_damping": (0.0, 100.0)}}  # known task tunings
 
 
-def _tuple_of_floats(value: Any, n: int | None, source: Any, name: str) -> tuple[float, ...]:
+def _kind_of(value: Any) -> str:
+    """TOML's name for a value's type, so messages speak the file's language."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    return type(value).__name__
+
+
+def _bounds(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
+    if lo is None and hi is None:
+        return ""
+    if hi is None:
+        return f" {'>' if lo_open else '>='} {lo:g}"
+    if lo is None:
+        return f" {'<' if hi_open else '<='} {hi:g}"
+    return f" in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+
+
+def _number(value: Any, source: Any, name: str, what: str = "a number", lo: float | None = None,
+            hi: float | None = None, lo_open: bool = False, hi_open: bool = False, integer: bool = False) -> float:
+    """A finite number (an integer when asked) within [lo, hi]; booleans are not numbers here."""
+    want = f"{'an integer' if integer else what}{_bounds(lo, hi, lo_open, hi_open)}"
+    ok_type = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_type):
+        raise SpecError(source, name, f"expected {want}, got {_kind_of(value)} {value!r}")
+    if not math.isfinite(value):
+        raise SpecError(source, name, f"expected a finite number ({want}), got {value!r}")
+    if ((lo is not None and (value < lo or (lo_open and value == lo)))
+            or (hi is not None and (value > hi or (hi_open and value == hi)))):
+        raise SpecError(source, name, f"{value!r} is out of range; expected {want}")
+    return value  # as written (an int stays an int), so a spec's recorded form does not change
+
+
+def _tuple_of_floats(value: Any, n: int | None, source: Any, name: str, bound: float = 1e6) -> tuple[float, ...]:
     if not isinstance(value, (list, tuple)) or (n is not None and len(value) != n):
         want = f"a list of {n} numbers" if n else "a list of numbers"
-        raise SpecError(source, name, f"expected {want}, got {value!r}")
-    try:
-        out = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        raise SpecError(source, name, f"expected numbers, got {value!r}") from None
-    if not all(math.isfinite(v) for v in out):
-        raise SpecError(source, name, f"values must be finite, got {value!r}")
-    return out
+        got = (f"{len(value)} values" if isinstance(value, (list, tuple)) else
+               "nothing (the field is missing)" if value is None else f"{_kind_of(value)} {value!r}")
+        raise SpecError(source, name, f"expected {want}, got {got}")
+    return tuple(float(_number(v, source, f"{name}[{i}]", lo=-bound, hi=bound)) for i, v in enumerate(value))
+
+
+def _vec3(bound: float):
+    return lambda v, source, name: _tuple_of_floats(v, 3, source, name, bound)
 
 
 def _names(value: Any, source: Any, name: str) -> tuple[str, ...]:
@@ -192,23 +238,78 @@ def _names(value: Any, source: Any, name: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _text(value: Any, source: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise SpecError(source, name, f"expected a non-empty string, got {_kind_of(value)} {value!r}")
+    return value
+
+
+def _identifier(value: Any, source: Any, name: str) -> str:
+    """Names that become file names and column names (cameras): letters, digits, '_' and '-' only."""
+    if not isinstance(value, str) or not value or not all(c.isalnum() or c in "_-" for c in value):
+        raise SpecError(source, name, f"expected a name of letters, digits, '_' or '-', got {value!r}")
+    return value
+
+
+def _boolean(value: Any, source: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(source, name, f"expected true or false, got {_kind_of(value)} {value!r}")
+    return value
+
+
+def _num(what: str, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+         hi_open: bool = False, integer: bool = False):
+    return lambda v, source, name: _number(v, source, name, what, lo, hi, lo_open, hi_open, integer)
+
+
+def _table(value: Any, source: Any, name: str, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise SpecError(source, name, f"expected {what}, got {_kind_of(value)} {value!r}")
+    return value
+
+
+def _array_of_tables(data: dict, key: str, source: Any, what: str) -> list[dict]:
+    """`[[key]]` tables; one written as a plain table or a value is named, not iterated."""
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise SpecError(source, key, f"expected {what} written as [[{key}]] tables, got {_kind_of(value)} {value!r}")
+    for i, item in enumerate(value):
+        _table(item, source, f"{key}[{i}]", f"a [[{key}]] table")
+    return value
+
+
 def _check_keys(table: dict, allowed: set[str], source: Any, prefix: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise SpecError(source, f"{prefix}{unknown[0]}", f"unknown field; allowed: {', '.join(sorted(allowed))}")
 
 
-def _build_dataclass(cls, table: Any, source: Any, prefix: str, **converted):
-    if not isinstance(table, dict):
-        raise SpecError(source, prefix.rstrip("."), f"expected a table, got {table!r}")
-    allowed = {f.name for f in dataclasses.fields(cls)}
-    _check_keys(table, allowed, source, prefix)
-    values = dict(table)
+_GAIN_FIELDS = {"joints": _names, "kp": _num("a non-negative position gain", 0.0, 1e4),
+                "kd": _num("a non-negative velocity gain", 0.0, 1e4),
+                "max_force": _num("a non-negative force or torque (N or N m)", 0.0, 1e6)}
+_FRICTION_FIELDS = {"links": _names, "lateral": _num("a friction coefficient", 0.0, 100.0),
+                    "spinning": _num("a friction coefficient", 0.0, 100.0),
+                    "rolling": _num("a friction coefficient", 0.0, 100.0)}
+_CAMERA_FIELDS = {"name": _identifier, "link": _text, "position": _vec3(100.0), "target": _vec3(100.0),
+                  "up": _vec3(100.0), "fov": _num("a field of view in degrees", 0.0, 180.0, True, True),
+                  "width": _num("", 1, MAX_IMAGE_SIDE, integer=True), "height": _num("", 1, MAX_IMAGE_SIDE, integer=True),
+                  "near": _num("a clip distance in metres", 0.0, 100.0, lo_open=True),
+                  "far": _num("a clip distance in metres", 0.0, 1e4, lo_open=True)}
+_EE_FIELDS = {"link": _text, "joint": _text, "offset": _vec3(10.0), "ik_joints": _names}
+_MIMIC_FIELDS = {"joint": _text, "multiplier": _num("a non-zero number", -100.0, 100.0),
+                 "offset": _num("an offset (rad or m)", -100.0, 100.0)}
+
+
+def _build(cls, table: Any, fields: dict, source: Any, prefix: str, what: str, **converted):
+    """Check every present field of a sub-table with its checker, then build the dataclass (defaults for the rest)."""
+    table = _table(table, source, prefix, what)
+    _check_keys(table, set(fields), source, prefix + ".")
+    values = {k: check(table[k], source, f"{prefix}.{k}") for k, check in fields.items() if k in table}
     values.update(converted)
-    try:
-        return cls(**values)
-    except TypeError as err:
-        raise SpecError(source, prefix.rstrip("."), str(err)) from None
+    for f in dataclasses.fields(cls):
+        if f.name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise SpecError(source, f"{prefix}.{f.name}", f"missing; {what} needs {f.name}")
+    return cls(**values)
 
 
 def spec_from_dict(data: dict[str, Any], source: str | Path | None = None) -> RobotSpec:
@@ -224,8 +325,8 @@ def spec_from_dict(data: dict[str, Any], source: str | Path | None = None) -> Ro
     if kind not in KINDS:
         raise SpecError(source, "kind", f"{kind!r} is not a kind; use one of {', '.join(KINDS)}")
     model = data["model"]
-    if not isinstance(model, str) or not model:
-        raise SpecError(source, "model", "expected the path of a URDF or MJCF file")
+    if not isinstance(model, str) or not model or "\x00" in model:
+        raise SpecError(source, "model", f"expected the path of a URDF or MJCF file, got {_kind_of(model)} {model!r}")
     fmt = data.get("format") or ("mjcf" if model.lower().endswith((".xml", ".mjcf")) else "urdf")
     if fmt not in ("urdf", "mjcf"):
         raise SpecError(source, "format", f"{fmt!r} is not a model format; use 'urdf' or 'mjcf'")
@@ -234,160 +335,161 @@ def spec_from_dict(data: dict[str, Any], source: str | Path | None = None) -> Ro
         dup = next(j for j in joints if joints.count(j) > 1)
         raise SpecError(source, "joints", f"joint {dup!r} is listed twice")
 
-    home = data.get("home", {})
-    if not isinstance(home, dict):
-        raise SpecError(source, "home", "expected a table of joint name = position")
+    home = dict(_table(data.get("home", {}), source, "home", "a table of joint name = position"))
     for joint, value in home.items():
         if joint not in joints:
             raise SpecError(source, f"home.{joint}", f"not an actuated joint of this spec; joints are: {', '.join(joints)}")
         if isinstance(value, (list, tuple)):
-            _tuple_of_floats(value, 3, source, f"home.{joint}")
-        elif not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise SpecError(source, f"home.{joint}", f"expected a number (radians or metres), got {value!r}")
+            _tuple_of_floats(value, 3, source, f"home.{joint}", 100.0)
+        else:
+            _number(value, source, f"home.{joint}", "a position (radians or metres)", -100.0, 100.0)
 
     end_effectors = {}
-    for ee_name, table in (data.get("end_effectors") or {}).items():
+    for ee_name, table in _table(data.get("end_effectors", {}), source, "end_effectors",
+                                 "tables like [end_effectors.right_hand]").items():
+        prefix = f"end_effectors.{ee_name}"
         if ee_name not in CANONICAL_END_EFFECTORS:
-            raise SpecError(source, f"end_effectors.{ee_name}", f"not a canonical end-effector; use {', '.join(CANONICAL_END_EFFECTORS)}")
-        conv = {}
-        if isinstance(table, dict):
-            if "offset" in table:
-                conv["offset"] = _tuple_of_floats(table["offset"], 3, source, f"end_effectors.{ee_name}.offset")
-            if "ik_joints" in table:
-                conv["ik_joints"] = _names(table["ik_joints"], source, f"end_effectors.{ee_name}.ik_joints")
-                for j in conv["ik_joints"]:
-                    if j not in joints:
-                        raise SpecError(source, f"end_effectors.{ee_name}.ik_joints", f"{j!r} is not in joints")
-        ee = _build_dataclass(EndEffector, table, source, f"end_effectors.{ee_name}.", **conv)
+            raise SpecError(source, prefix, f"not a canonical end-effector; use {', '.join(CANONICAL_END_EFFECTORS)}")
+        ee = _build(EndEffector, table, _EE_FIELDS, source, prefix, "an end-effector table (link or joint, offset)")
+        for j in ee.ik_joints:
+            if j not in joints:
+                raise SpecError(source, f"{prefix}.ik_joints", f"{j!r} is not in joints")
         if (ee.link is None) == (ee.joint is None):
-            raise SpecError(source, f"end_effectors.{ee_name}", "give exactly one of 'link' or 'joint'")
+            raise SpecError(source, prefix, "give exactly one of 'link' or 'joint'")
         end_effectors[ee_name] = ee
 
     grippers = {}
-    for ee_name, table in (data.get("grippers") or {}).items():
+    for ee_name, table in _table(data.get("grippers", {}), source, "grippers",
+                                 "tables like [grippers.right_hand]").items():
         prefix = f"grippers.{ee_name}"
         if ee_name not in end_effectors:
             raise SpecError(source, prefix, f"a gripper must belong to an end-effector; this spec has: {', '.join(end_effectors) or 'none'}")
-        if not isinstance(table, dict):
-            raise SpecError(source, prefix, "expected a table with joints, open and closed")
+        table = _table(table, source, prefix, "a table with joints, open and closed")
+        _check_keys(table, {"joints", "open", "closed"}, source, prefix + ".")
         g_joints = _names(table.get("joints"), source, f"{prefix}.joints")
-        conv = {
-            "joints": g_joints,
-            "open": _tuple_of_floats(table.get("open"), len(g_joints), source, f"{prefix}.open"),
-            "closed": _tuple_of_floats(table.get("closed"), len(g_joints), source, f"{prefix}.closed"),
-        }
         for j in g_joints:
             if j not in joints:
                 raise SpecError(source, f"{prefix}.joints", f"{j!r} is not in joints")
-        grippers[ee_name] = _build_dataclass(Gripper, table, source, prefix + ".", **conv)
+        grippers[ee_name] = Gripper(
+            joints=g_joints,
+            open=_tuple_of_floats(table.get("open"), len(g_joints), source, f"{prefix}.open", 100.0),
+            closed=_tuple_of_floats(table.get("closed"), len(g_joints), source, f"{prefix}.closed", 100.0))
 
-    gains = []
-    for i, table in enumerate(data.get("gains") or []):
-        conv = {"joints": _names(table.get("joints", "*"), source, f"gains[{i}].joints")} if isinstance(table, dict) else {}
-        group = _build_dataclass(GainGroup, table, source, f"gains[{i}].", **conv)
-        for attr in ("kp", "kd", "max_force"):
-            if not isinstance(getattr(group, attr), (int, float)) or getattr(group, attr) < 0:
-                raise SpecError(source, f"gains[{i}].{attr}", "must be a non-negative number")
-        gains.append(group)
-
-    friction = []
-    for i, table in enumerate(data.get("friction") or []):
-        conv = {"links": _names(table.get("links"), source, f"friction[{i}].links")} if isinstance(table, dict) else {}
-        friction.append(_build_dataclass(FrictionOverride, table, source, f"friction[{i}].", **conv))
-
-    cameras = []
-    for i, table in enumerate(data.get("cameras") or []):
-        conv = {}
-        if isinstance(table, dict):
-            for vec in ("position", "target", "up"):
-                if vec in table:
-                    conv[vec] = _tuple_of_floats(table[vec], 3, source, f"cameras[{i}].{vec}")
-        cam = _build_dataclass(Camera, table, source, f"cameras[{i}].", **conv)
-        if cam.width <= 0 or cam.height <= 0:
-            raise SpecError(source, f"cameras[{i}]", "width and height must be positive")
-        cameras.append(cam)
+    gains = tuple(_build(GainGroup, {"joints": "*", **t}, _GAIN_FIELDS, source, f"gains[{i}]", "a [[gains]] table")
+                  for i, t in enumerate(_array_of_tables(data, "gains", source, "joint groups")))
+    friction = tuple(_build(FrictionOverride, t, _FRICTION_FIELDS, source, f"friction[{i}]", "a [[friction]] table")
+                     for i, t in enumerate(_array_of_tables(data, "friction", source, "link groups")))
+    cameras = tuple(_camera(t, source, i) for i, t in enumerate(_array_of_tables(data, "cameras", source, "cameras")))
     names = [c.name for c in cameras]
     if len(set(names)) != len(names):
         raise SpecError(source, "cameras", "camera names must be unique")
 
     mimic = {}
-    for follower, table in (data.get("mimic") or {}).items():
+    for follower, table in _table(data.get("mimic", {}), source, "mimic", "tables like [mimic.finger2]").items():
         prefix = f"mimic.{follower}"
         if follower in joints:
             raise SpecError(source, prefix, "a mimic joint follows another joint and must not be listed in joints")
-        m = _build_dataclass(Mimic, table, source, prefix + ".")
+        m = _build(Mimic, table, _MIMIC_FIELDS, source, prefix, "a mimic table (joint, multiplier, offset)")
         if m.joint not in joints:
             raise SpecError(source, f"{prefix}.joint", f"{m.joint!r} is not in joints; a mimic joint follows an actuated joint")
-        for attr in ("multiplier", "offset"):
-            if not isinstance(getattr(m, attr), (int, float)) or not math.isfinite(getattr(m, attr)):
-                raise SpecError(source, f"{prefix}.{attr}", "expected a finite number")
+        if m.multiplier == 0:
+            raise SpecError(source, f"{prefix}.multiplier", "must not be 0; a follower that never moves is a fixed joint")
         mimic[follower] = Mimic(m.joint, float(m.multiplier), float(m.offset))
 
-    scale = data.get("scale", 1.0)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
-        raise SpecError(source, "scale", f"expected a positive number, got {scale!r}")
+    scale = _number(data.get("scale", 1.0), source, "scale", "a positive model scale", 1e-3, 1e3)
     if scale != 1.0 and fmt == "mjcf":
         raise SpecError(source, "scale", "PyBullet cannot scale MJCF models at load; scale works for URDF only")
-
-    inertia_from_file = data.get("inertia_from_file", True)
-    if not isinstance(inertia_from_file, bool):
-        raise SpecError(source, "inertia_from_file", "expected true or false")
-
     base_height = data.get("base_height")
-    if base_height is not None and not isinstance(base_height, (int, float)):
-        raise SpecError(source, "base_height", "expected a number of metres")
-    fixed_base = data.get("fixed_base", True)
-    if not isinstance(fixed_base, bool):
-        raise SpecError(source, "fixed_base", "expected true or false")
+    if base_height is not None:
+        base_height = float(_number(base_height, source, "base_height", "a height in metres", 0.0, 10.0, lo_open=True))
+    orientation = _tuple_of_floats(data.get("base_orientation", (0, 0, 0, 1)), 4, source, "base_orientation", 1.01)
+    if abs(math.sqrt(sum(v * v for v in orientation)) - 1.0) > 0.01:
+        raise SpecError(source, "base_orientation", f"expected a unit quaternion [x, y, z, w], got {list(orientation)!r}")
+    model_body = data.get("model_body")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise SpecError(source, "description", f"expected a string, got {_kind_of(description)} {description!r}")
 
     return RobotSpec(
         name=name,
         model=model,
         kind=kind,
         joints=joints,
-        fixed_base=fixed_base,
-        base_position=_tuple_of_floats(data.get("base_position", (0, 0, 0)), 3, source, "base_position"),
-        base_orientation=_tuple_of_floats(data.get("base_orientation", (0, 0, 0, 1)), 4, source, "base_orientation"),
+        fixed_base=_boolean(data.get("fixed_base", True), source, "fixed_base"),
+        base_position=_tuple_of_floats(data.get("base_position", (0, 0, 0)), 3, source, "base_position", 100.0),
+        base_orientation=orientation,
         home=dict(home),
-        base_height=None if base_height is None else float(base_height),
+        base_height=base_height,
         end_effectors=end_effectors,
         grippers=grippers,
-        gains=tuple(gains),
-        friction=tuple(friction),
-        cameras=tuple(cameras),
+        gains=gains,
+        friction=friction,
+        cameras=cameras,
         mimic=mimic,
         scale=float(scale),
-        inertia_from_file=inertia_from_file,
+        inertia_from_file=_boolean(data.get("inertia_from_file", True), source, "inertia_from_file"),
         model_format=fmt,
-        model_body=data.get("model_body"),
-        description=str(data.get("description", "")),
+        model_body=None if model_body is None else _text(model_body, source, "model_body"),
+        description=description,
         expert=_expert_params(data.get("expert", {}), source),
         source=str(source) if source else None,
     )
 
 
+def _camera(table: Any, source: Any, i: int) -> Camera:
+    """A camera whose view PyBullet can compute: near < far, and an eye, target and up that span a frame."""
+    prefix = f"cameras[{i}]"
+    cam = _build(Camera, table, _CAMERA_FIELDS, source, prefix, "a [[cameras]] table (name, link, position, target, fov)")
+    if cam.far <= cam.near:
+        raise SpecError(source, f"{prefix}.far", f"must be greater than near ({cam.near:g}), got {cam.far:g}")
+    view = [t - p for t, p in zip(cam.target, cam.position)]
+    if math.sqrt(sum(v * v for v in view)) < 1e-6:
+        raise SpecError(source, f"{prefix}.target", "must differ from position (the camera looks from position to target)")
+    cross = (view[1] * cam.up[2] - view[2] * cam.up[1], view[2] * cam.up[0] - view[0] * cam.up[2],
+             view[0] * cam.up[1] - view[1] * cam.up[0])
+    if math.sqrt(sum(v * v for v in cross)) < 1e-9:
+        raise SpecError(source, f"{prefix}.up", "must not be zero or point along the view direction (target - position)")
+    return cam
+
+
 def _expert_params(table: Any, source: Any) -> dict[str, dict[str, float]]:
     """`[expert.<task>]` tables of numbers: robot-specific tuning of the scripted experts, kept as data."""
-    if not isinstance(table, dict):
-        raise SpecError(source, "expert", "expected tables like [expert.balance] with numeric parameters")
+    table = _table(table, source, "expert", "tables like [expert.balance] with numeric parameters")
     out = {}
     for task, params in table.items():
-        if not isinstance(params, dict) or not all(isinstance(v, (int, float)) for v in params.values()):
-            raise SpecError(source, f"expert.{task}", "expected a table of numeric parameters")
-        out[task] = {k: float(v) for k, v in params.items()}
+        params = _table(params, source, f"expert.{task}", "a table of numeric parameters")
+        known = EXPERT_PARAMETERS.get(task)
+        if known is not None:
+            _check_keys(params, set(known), source, f"expert.{task}.")
+        out[task] = {k: float(_number(v, source, f"expert.{task}.{k}", "a tuning parameter",
+                                *(known[k] if known else (-1e6, 1e6)))) for k, v in params.items()}
     return out
 
 
 def load_spec(path: str | Path) -> RobotSpec:
     """Read a spec file; every problem is reported against the file and field it is in."""
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(path, "<file>", "no such spec file")
     try:
-        data = tomllib.loads(path.read_text())
+        if not path.is_file():
+            what = "not a regular file (a folder, a broken link or a link loop)" if os.path.lexists(path) else "no such spec file"
+            raise SpecError(path, "<file>", what)
+        raw = path.read_bytes()
+    except OSError as err:
+        raise SpecError(path, "<file>", f"cannot read the spec file: {err.strerror or err}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(path, "<file>", f"not a UTF-8 text file (byte {err.start}); a robot spec is a TOML text "
+                                        "file") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SpecError(path, "<file>", f"not valid TOML: {err}") from None
     spec = spec_from_dict(data, source=path)
-    if not spec.model_path().is_file():
+    try:
+        found = spec.model_path().is_file()
+    except (OSError, ValueError) as err:
+        raise SpecError(path, "model", f"cannot use the model path {spec.model!r}: {err}") from None
+    if not found:
         raise SpecError(path, "model", f"model file {spec.model_path()} does not exist; fix the path (relative paths are relative to the spec file)")
     return spec

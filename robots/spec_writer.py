@@ -5,6 +5,8 @@ TOML library so the comments can sit exactly where they help.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import math
 import os
@@ -174,15 +176,70 @@ _WRITTEN_FIELDS = {"kind", "fixed_base", "scale", "inertia_from_file", "base_pos
                    "joints", "home", "end_effectors", "mimic", "gains", "friction"}
 
 
-def write_spec_file(path: str | os.PathLike, text: str) -> Path:
-    """Atomic write: a half-written spec never shadows a good one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".toml.tmp", dir=path.parent)
+MARK = "written by flywheel robots add"
+_MARK_TAIL = "; sha256 of the rest of this file: "
+
+
+def mark_text(text: str, comment: tuple[str, str] = ("# ", "")) -> str:
+    """`text` behind a first line that says flywheel wrote it, with the hash of what follows.
+
+    `robots add --force` replaces only files that carry this line *and* still match the hash: a file the user
+    wrote, or edited after we wrote it, is theirs and is never overwritten.
+    """
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return f"{comment[0]}{MARK}{_MARK_TAIL}{digest}{comment[1]}\n{text}"
+
+
+def ownership(path: str | os.PathLike) -> str:
+    """'ours' (written by `robots add`, unedited), 'edited' (ours, changed since) or 'foreign' (anything else)."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        with open(path, "rb") as f:
+            data = f.read(MAX_OWNED_BYTES + 1)
+    except OSError:
+        return "foreign"
+    first, sep, rest = data.partition(b"\n")
+    match = _MARK_LINE.match(first.decode("utf-8", "replace"))
+    if not sep or not match or len(data) > MAX_OWNED_BYTES:
+        return "foreign"
+    return "ours" if hashlib.sha256(rest).hexdigest() == match.group(1) else "edited"
+
+
+MAX_OWNED_BYTES = 64 * 2**20  # specs and URDF copies are kilobytes; anything bigger is not one of ours
+_MARK_LINE = re.compile(r"^(?:# |<!-- )" + re.escape(MARK + _MARK_TAIL) + r"([0-9a-f]{64})(?: -->)?\r?$")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write until done (a separate function so tests can make the disk fill up here)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def write_file(path: str | os.PathLike, data: str | bytes, replace: bool = False) -> Path:
+    """Atomic write of a new file: a half-written file never appears under `path`, and, unless `replace`, an
+    existing file (or one created meanwhile by someone else) is never overwritten (hard link, not rename)."""
+    path = Path(path)
+    data = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails with FileExistsError instead of replacing
+            except FileExistsError:
+                raise
+            except OSError:  # a file system without hard links: check, then rename (a small race, never a torn file)
+                if os.path.lexists(path):
+                    raise FileExistsError(errno.EEXIST, "File exists", str(path)) from None
+                os.replace(tmp, path)
+            else:
+                os.unlink(tmp)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -190,3 +247,10 @@ def write_spec_file(path: str | os.PathLike, text: str) -> Path:
             pass
         raise
     return path
+
+
+def write_spec_file(path: str | os.PathLike, text: str) -> Path:
+    """Atomic write: a half-written spec never shadows a good one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_file(path, text, replace=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -390,7 +391,7 @@ def read_urdf_text(path: Path) -> tuple[bytes, list[str]]:
         raise URDFError(path, "", "no such file") from None
     except OSError as err:
         raise URDFError(path, "", f"cannot read: {err.strerror or err}") from None
-    if not path.is_file():
+    if not stat.S_ISREG(st.st_mode):
         raise URDFError(path, "", "not a regular file")
     if st.st_size > MAX_URDF_BYTES:
         raise URDFError(path, "", f"file is {st.st_size / 2**20:.1f} MB; a URDF larger than {MAX_URDF_BYTES // 2**20} MB "
@@ -415,6 +416,8 @@ def parse_urdf(path: str | os.PathLike, package_dirs: dict[str, Path] | None = N
     path = Path(path).expanduser()
     try:
         path = path.resolve()
+    except RuntimeError:  # Python 3.11 reports a symbolic-link loop this way, not as OSError(ELOOP)
+        raise URDFError(path, "", "a symbolic-link loop; point at the real file") from None
     except OSError:
         pass
     data, notes = read_urdf_text(path)

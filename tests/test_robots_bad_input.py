@@ -1,0 +1,611 @@
+"""Bad robot inputs through `flywheel robots check | add`: one line naming the file and field, exit 2, disk unchanged.
+
+Issue 11 (reliability): a spec with `kp = nan` used to collect 0% success with exit 0, `end_effectors = 5` or a
+camera width given as a string gave a traceback, and `robots add X.urdf --out <its folder>` wrote over the user's
+URDF. Every case runs through the real entry point (`flywheel.cli.main`) in-process, and the whole temporary
+folder is hashed before and after, so "nothing changed on disk" is checked, not assumed.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from flywheel.cli import main
+from flywheel.robots import spec_writer
+from flywheel.robots.spec import load_spec
+
+# ---- a valid spec touching every section; each case breaks one field ----------------------------------
+BASE_SPEC = """\
+name = "bad_arm"
+description = "a valid spec that each case breaks in one place"
+model = "pybullet_data://franka_panda/panda.urdf"
+kind = "arm"
+fixed_base = true
+scale = 1.0
+inertia_from_file = true
+base_position = [0.0, 0.0, 0.0]
+base_orientation = [0.0, 0.0, 0.0, 1.0]
+base_height = 0.5
+joints = ["panda_joint1", "panda_joint2", "panda_joint3", "panda_joint4", "panda_joint5", "panda_joint6",
+          "panda_joint7", "panda_finger_joint1", "panda_finger_joint2"]
+
+[home]
+panda_joint4 = -2.2
+panda_finger_joint1 = 0.04
+
+[end_effectors.right_hand]
+link = "panda_hand"
+offset = [0.0, 0.0, 0.105]
+
+[grippers.right_hand]
+joints = ["panda_finger_joint1", "panda_finger_joint2"]
+open = [0.04, 0.04]
+closed = [0.0, 0.0]
+
+[mimic.follower]
+joint = "panda_finger_joint1"
+multiplier = 1.0
+offset = 0.0
+
+[expert.balance]
+ankle_gain = 0.3
+ankle_damping = 0.05
+
+[[gains]]
+joints = ["panda_joint*"]
+kp = 0.3
+kd = 1.0
+max_force = 87.0
+
+[[friction]]
+links = ["panda_leftfinger"]
+lateral = 1.5
+spinning = 0.01
+rolling = 0.0
+
+[[cameras]]
+name = "wrist"
+link = "panda_hand"
+position = [0.05, 0.0, 0.0]
+target = [0.05, 0.0, 0.3]
+up = [1.0, 0.0, 0.0]
+fov = 70.0
+width = 128
+height = 128
+near = 0.01
+far = 5.0
+"""
+
+
+def _set(section: str | None, key: str, value: str):
+    """Replace `key = ...` in `[section]` (None: the top level), or add it there when absent."""
+    def edit(text: str) -> str:
+        lines = text.splitlines()
+        start = 0 if section is None else lines.index(f"[{section}]") + 1
+        end = next((i for i in range(start, len(lines)) if lines[i].startswith("[")), len(lines))
+        for i in range(start, end):
+            if re.match(rf"^{re.escape(key)}\s*=", lines[i]):
+                while i + 1 < end and lines[i + 1].startswith(" "):  # a continued array
+                    del lines[i + 1]
+                lines[i] = f"{key} = {value}"
+                return "\n".join(lines) + "\n"
+        lines.insert(start, f"{key} = {value}")
+        return "\n".join(lines) + "\n"
+    return edit
+
+
+def _drop(*headers: str):
+    """Remove whole sections (`[end_effectors.right_hand]` ...), so a key of that name can be set to a value."""
+    def edit(text: str) -> str:
+        out, skipping = [], False
+        for line in text.splitlines():
+            if line.startswith("["):
+                skipping = line.strip() in headers
+            if not skipping:
+                out.append(line)
+        return "\n".join(out) + "\n"
+    return edit
+
+
+def _then(*edits):
+    def edit(text: str) -> str:
+        for e in edits:
+            text = e(text)
+        return text
+    return edit
+
+
+def _set_array(kind: str, key: str, value: str):
+    """`_set` for the first `[[kind]]` table."""
+    def edit(text: str) -> str:
+        return _set(f"[{kind}]", key, value)(text)
+    return edit
+
+
+# (case id, edit of the base spec, the field path the message names, a phrase of what to do)
+SPEC_CASES = [
+    ("kp_nan", _set_array("gains", "kp", "nan"), "gains[0].kp", "finite"),
+    ("kd_minus_inf", _set_array("gains", "kd", "-inf"), "gains[0].kd", "finite"),
+    ("kp_negative", _set_array("gains", "kp", "-0.3"), "gains[0].kp", "non-negative"),
+    ("kp_boolean", _set_array("gains", "kp", "true"), "gains[0].kp", "got a boolean"),
+    ("max_force_string", _set_array("gains", "max_force", '"high"'), "gains[0].max_force", "got a string"),
+    ("max_force_huge", _set_array("gains", "max_force", "1e12"), "gains[0].max_force", "out of range"),
+    ("gains_joints_number", _set_array("gains", "joints", "3"), "gains[0].joints", "list of names"),
+    ("gains_string", _then(_drop("[[gains]]"), _set(None, "gains", '"stiff"')), "gains", "[[gains]]"),
+    ("gains_list_of_numbers", _then(_drop("[[gains]]"), _set(None, "gains", "[1, 2]")), "gains[0]", "table"),
+    ("gains_unknown_key", _set_array("gains", "kpp", "0.3"), "gains[0].kpp", "unknown field"),
+    ("base_height_inf", _set(None, "base_height", "inf"), "base_height", "finite"),
+    ("base_height_nan", _set(None, "base_height", "nan"), "base_height", "finite"),
+    ("base_height_negative", _set(None, "base_height", "-0.5"), "base_height", "out of range"),
+    ("base_height_string", _set(None, "base_height", '"1m"'), "base_height", "height in metres"),
+    ("base_position_short", _set(None, "base_position", "[0.0, 0.0]"), "base_position", "list of 3 numbers"),
+    ("base_position_nan", _set(None, "base_position", "[0.0, nan, 0.0]"), "base_position[1]", "finite"),
+    ("base_position_far", _set(None, "base_position", "[0.0, 0.0, 1e9]"), "base_position[2]", "out of range"),
+    ("base_orientation_zero", _set(None, "base_orientation", "[0.0, 0.0, 0.0, 0.0]"), "base_orientation", "unit quaternion"),
+    ("base_orientation_string", _set(None, "base_orientation", '"up"'), "base_orientation", "list of 4 numbers"),
+    ("fixed_base_string", _set(None, "fixed_base", '"yes"'), "fixed_base", "true or false"),
+    ("inertia_from_file_int", _set(None, "inertia_from_file", "1"), "inertia_from_file", "true or false"),
+    ("scale_zero", _set(None, "scale", "0"), "scale", "out of range"),
+    ("scale_nan", _set(None, "scale", "nan"), "scale", "finite"),
+    ("scale_string", _set(None, "scale", '"big"'), "scale", "positive model scale"),
+    ("description_number", _set(None, "description", "5"), "description", "expected a string"),
+    ("model_body_number", _set(None, "model_body", "5"), "model_body", "non-empty string"),
+    ("home_nan", _set("home", "panda_joint4", "nan"), "home.panda_joint4", "finite"),
+    ("home_string", _set("home", "panda_joint4", '"bent"'), "home.panda_joint4", "position (radians or metres)"),
+    ("home_huge", _set("home", "panda_joint4", "1e9"), "home.panda_joint4", "out of range"),
+    ("home_not_a_table", _then(_drop("[home]"), _set(None, "home", "0.0")), "home", "table of joint name"),
+    ("end_effectors_number", _then(_drop("[end_effectors.right_hand]", "[grippers.right_hand]"),
+                                   _set(None, "end_effectors", "5")), "end_effectors", "tables like"),
+    ("end_effector_string", _then(_drop("[end_effectors.right_hand]", "[grippers.right_hand]"),
+                                  _set(None, "end_effectors", '{right_hand = "panda_hand"}')),
+     "end_effectors.right_hand", "end-effector table"),
+    ("tool_offset_inf", _set("end_effectors.right_hand", "offset", "[0.0, 0.0, inf]"),
+     "end_effectors.right_hand.offset[2]", "finite"),
+    ("tool_offset_short", _set("end_effectors.right_hand", "offset", "[0.0, 0.1]"),
+     "end_effectors.right_hand.offset", "list of 3 numbers"),
+    ("tool_offset_far", _set("end_effectors.right_hand", "offset", "[0.0, 0.0, 100.0]"),
+     "end_effectors.right_hand.offset[2]", "out of range"),
+    ("end_effector_link_number", _set("end_effectors.right_hand", "link", "3"),
+     "end_effectors.right_hand.link", "non-empty string"),
+    ("gripper_open_nan", _set("grippers.right_hand", "open", "[nan, 0.04]"), "grippers.right_hand.open[0]", "finite"),
+    ("gripper_closed_wrong_length", _set("grippers.right_hand", "closed", "[0.0]"),
+     "grippers.right_hand.closed", "list of 2 numbers"),
+    ("gripper_closed_strings", _set("grippers.right_hand", "closed", '["shut", "shut"]'),
+     "grippers.right_hand.closed[0]", "got a string"),
+    ("grippers_string", _then(_drop("[grippers.right_hand]"), _set(None, "grippers", '"two-finger"')),
+     "grippers", "tables like"),
+    ("camera_width_string", _set_array("cameras", "width", '"128"'), "cameras[0].width", "integer"),
+    ("camera_width_zero", _set_array("cameras", "width", "0"), "cameras[0].width", "out of range"),
+    ("camera_width_huge", _set_array("cameras", "width", "100000"), "cameras[0].width", "out of range"),
+    ("camera_height_float", _set_array("cameras", "height", "96.5"), "cameras[0].height", "integer"),
+    ("camera_fov_zero", _set_array("cameras", "fov", "0"), "cameras[0].fov", "out of range"),
+    ("camera_fov_nan", _set_array("cameras", "fov", "nan"), "cameras[0].fov", "finite"),
+    ("camera_fov_180", _set_array("cameras", "fov", "180.0"), "cameras[0].fov", "(0, 180)"),
+    ("camera_near_zero", _set_array("cameras", "near", "0.0"), "cameras[0].near", "out of range"),
+    ("camera_far_before_near", _set_array("cameras", "far", "0.001"), "cameras[0].far", "greater than near"),
+    ("camera_far_inf", _set_array("cameras", "far", "inf"), "cameras[0].far", "finite"),
+    ("camera_position_string", _set_array("cameras", "position", '[0.0, 0.0, "a"]'), "cameras[0].position[2]",
+     "got a string"),
+    ("camera_target_is_position", _set_array("cameras", "target", "[0.05, 0.0, 0.0]"), "cameras[0].target",
+     "differ from position"),
+    ("camera_up_along_view", _set_array("cameras", "up", "[0.0, 0.0, 1.0]"), "cameras[0].up", "view direction"),
+    ("camera_name_path", _set_array("cameras", "name", '"../evil"'), "cameras[0].name", "letters, digits"),
+    ("camera_without_name", _then(_drop("[[cameras]]"), lambda t: t + "[[cameras]]\nfov = 60.0\n"),
+     "cameras[0].name", "missing"),
+    ("cameras_plain_table", _then(_drop("[[cameras]]"), lambda t: t + "[cameras]\nname = \"wrist\"\n"),
+     "cameras", "[[cameras]]"),
+    ("friction_string", _set_array("friction", "lateral", '"high"'), "friction[0].lateral", "friction coefficient"),
+    ("friction_nan", _set_array("friction", "spinning", "nan"), "friction[0].spinning", "finite"),
+    ("friction_negative", _set_array("friction", "rolling", "-1.0"), "friction[0].rolling", "out of range"),
+    ("friction_number", _then(_drop("[[friction]]"), _set(None, "friction", "5")), "friction", "[[friction]]"),
+    ("mimic_multiplier_nan", _set("mimic.follower", "multiplier", "nan"), "mimic.follower.multiplier", "finite"),
+    ("mimic_multiplier_zero", _set("mimic.follower", "multiplier", "0.0"), "mimic.follower.multiplier", "must not be 0"),
+    ("mimic_not_a_table", _then(_drop("[mimic.follower]"), _set(None, "mimic", '{follower = "panda_finger_joint1"}')),
+     "mimic.follower", "mimic table"),
+    ("balance_gain_nan", _set("expert.balance", "ankle_gain", "nan"), "expert.balance.ankle_gain", "finite"),
+    ("balance_gain_string", _set("expert.balance", "ankle_damping", '"soft"'), "expert.balance.ankle_damping",
+     "tuning parameter"),
+    ("balance_gain_negative", _set("expert.balance", "ankle_gain", "-1.0"), "expert.balance.ankle_gain",
+     "out of range"),
+    ("balance_unknown_key", _set("expert.balance", "hip_gain", "0.3"), "expert.balance.hip_gain", "unknown field"),
+    ("model_missing", _set(None, "model", '"no_such_model.urdf"'), "model", "does not exist"),
+    ("model_number", _set(None, "model", "5"), "model", "path of a URDF"),
+]
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """Every entry under `root` (links not followed): its type and content hash, to prove nothing changed."""
+    out = {}
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        for name in dirs + files:
+            path = Path(folder) / name
+            rel = str(path.relative_to(root))
+            if path.is_symlink():
+                out[rel] = "link:" + os.readlink(path)
+            elif path.is_dir():
+                out[rel] = "dir"
+            else:
+                out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def _one_clear_line(capsys, rc: int, *needles: str) -> str:
+    captured = capsys.readouterr()
+    assert rc == 2, f"exit {rc}; stdout: {captured.out[-400:]!r}; stderr: {captured.err!r}"
+    assert "Traceback" not in captured.err and "Traceback" not in captured.out
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line, got: {captured.err!r}"
+    assert lines[0].startswith("flywheel robots: error: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+@pytest.fixture
+def user_dir(tmp_path, monkeypatch):
+    """A private user robots folder (XDG_CONFIG_HOME) and no FLYWHEEL_ROBOTS_PATH."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("FLYWHEEL_ROBOTS_PATH", raising=False)
+    return tmp_path / "config" / "flywheel" / "robots"
+
+
+def test_the_base_spec_is_valid(tmp_path):
+    path = tmp_path / "bad_arm.toml"
+    path.write_text(BASE_SPEC)
+    spec = load_spec(path)
+    assert spec.cameras[0].width == 128 and spec.gains[0].kp == 0.3 and spec.expert["balance"]["ankle_gain"] == 0.3
+
+
+@pytest.mark.parametrize("case,edit,field,advice", SPEC_CASES, ids=[c[0] for c in SPEC_CASES])
+def test_bad_spec_field_is_one_line_naming_file_and_field(tmp_path, user_dir, capsys, case, edit, field, advice):
+    path = tmp_path / "specs" / f"{case}.toml"
+    path.parent.mkdir()
+    text = edit(BASE_SPEC)
+    assert text != BASE_SPEC, "the case changed nothing"
+    path.write_text(text)
+    before = _tree(tmp_path)
+    rc = main(["robots", "check", str(path)])
+    _one_clear_line(capsys, rc, str(path), f"field '{field}'", advice)
+    assert _tree(tmp_path) == before
+
+
+# ---- spec files that are not TOML text ------------------------------------------------------------------
+def _binary(path: Path) -> None:
+    path.write_bytes(bytes(range(256)) * 4)
+
+
+def _latin1(path: Path) -> None:
+    path.write_bytes(BASE_SPEC.replace("a valid spec", "caf\xe9").encode("latin-1"))
+
+
+def _not_toml(path: Path) -> None:
+    path.write_text("name = bad_arm\nthis is not toml [[\n")
+
+
+def _folder(path: Path) -> None:
+    path.mkdir()
+
+
+def _loop(path: Path) -> None:
+    other = path.with_name("other.toml")
+    os.symlink(other, path)
+    os.symlink(path, other)
+
+
+FILE_CASES = [
+    ("binary", _binary, "UTF-8"),
+    ("latin1", _latin1, "UTF-8"),
+    ("not_toml", _not_toml, "not valid TOML"),
+    ("a_folder", _folder, "not a regular file"),
+    ("symlink_loop", _loop, "not a regular file"),
+]
+
+
+@pytest.mark.parametrize("case,make,advice", FILE_CASES, ids=[c[0] for c in FILE_CASES])
+def test_unreadable_spec_file_names_the_file(tmp_path, user_dir, capsys, case, make, advice):
+    path = tmp_path / f"{case}.toml"
+    make(path)
+    before = _tree(tmp_path)
+    rc = main(["robots", "check", str(path)])
+    _one_clear_line(capsys, rc, str(path), "field '<file>'", advice)
+    assert _tree(tmp_path) == before
+
+
+# ---- robots add: never write over what the tool did not create -------------------------------------------
+LINK = ('<link name="{name}"><inertial><mass value="1"/><inertia ixx="0.01" iyy="0.01" izz="0.01" ixy="0" ixz="0" '
+        'iyz="0"/></inertial><collision><geometry>{geometry}</geometry></collision></link>')
+JOINT = ('<joint name="{name}" type="revolute"><parent link="{parent}"/><child link="{child}"/><origin xyz="0 0 0.2"/>'
+         '<axis xyz="0 1 0"/><limit lower="-1" upper="1" effort="10" velocity="1"/></joint>')
+CUBE_OBJ = "\n".join([*(f"v {x} {y} {z}" for x in (-0.05, 0.05) for y in (-0.05, 0.05) for z in (0.0, 0.1)),
+                      "f 1 2 4 3", "f 5 7 8 6", "f 1 5 6 2", "f 3 4 8 7", "f 1 3 7 5", "f 2 6 8 4"]) + "\n"
+
+
+def small_arm(name: str = "small_arm", mesh: str | None = None) -> str:
+    """Three links, two joints; `mesh` puts a mesh (e.g. a package:// one) on the base link."""
+    box = '<box size="0.1 0.1 0.2"/>'
+    base = f'<mesh filename="{mesh}"/>' if mesh else box
+    parts = [LINK.format(name="base", geometry=base), LINK.format(name="upper", geometry=box),
+             LINK.format(name="lower", geometry=box), JOINT.format(name="j1", parent="base", child="upper"),
+             JOINT.format(name="j2", parent="upper", child="lower")]
+    return f'<?xml version="1.0"?>\n<!-- the user\'s own comments -->\n<robot name="{name}">\n' + "\n".join(parts) + "\n</robot>\n"
+
+
+def _package(root: Path) -> Path:
+    """A ROS-style package whose URDF names its mesh package://small_description/...: PyBullet needs a copy."""
+    (root / "small_description" / "urdf").mkdir(parents=True)
+    (root / "small_description" / "meshes").mkdir()
+    (root / "small_description" / "meshes" / "base.obj").write_text(CUBE_OBJ)
+    urdf = root / "small_description" / "urdf" / "small_arm.urdf"
+    urdf.write_text(small_arm(mesh="package://small_description/meshes/base.obj"))
+    return urdf
+
+
+def _add(*args: str) -> int:
+    return main(["robots", "add", *map(str, args), "--no-validate"])
+
+
+def _written_by_add(tmp_path: Path, capsys) -> Path:
+    """A spec `robots add` wrote (so --force may replace it) in tmp/out/small_arm.toml."""
+    urdf = tmp_path / "small_arm.urdf"
+    urdf.write_text(small_arm())
+    assert _add(urdf, "--out", tmp_path / "out") == 0
+    capsys.readouterr()
+    return tmp_path / "out" / "small_arm.toml"
+
+
+def _case_input_is_the_spec_path(tmp_path, capsys):
+    """The URDF itself is called small_arm.toml and --out is its folder: the spec would land on the input."""
+    urdf = tmp_path / "small_arm.toml"
+    urdf.write_text(small_arm())
+    return [urdf, "--out", tmp_path, "--force"], [str(urdf), "is the input URDF"]
+
+
+def _case_input_is_the_model_copy(tmp_path, capsys):
+    """Adding a URDF named like our model copy, into its own folder: the copy would land on the input."""
+    urdf = _package(tmp_path)
+    named = urdf.with_name("small_arm.resolved.urdf")
+    urdf.rename(named)
+    return [named, "--out", named.parent, "--force"], [str(named), "is the input URDF"]
+
+
+def _case_hard_link_to_input(tmp_path, capsys):
+    urdf = tmp_path / "src" / "small_arm.urdf"
+    urdf.parent.mkdir()
+    urdf.write_text(small_arm())
+    (tmp_path / "out").mkdir()
+    os.link(urdf, tmp_path / "out" / "small_arm.toml")
+    return [urdf, "--out", tmp_path / "out", "--force"], ["small_arm.toml", "is the input URDF"]
+
+
+def _case_existing_file_without_force(tmp_path, capsys):
+    spec = _written_by_add(tmp_path, capsys)
+    return [tmp_path / "small_arm.urdf", "--out", spec.parent], [str(spec), "already exists", "--force"]
+
+
+def _case_user_file_with_force(tmp_path, capsys):
+    urdf = tmp_path / "small_arm.urdf"
+    urdf.write_text(small_arm())
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "small_arm.toml").write_text("# my own notes, not a spec\n")
+    return [urdf, "--out", tmp_path / "out", "--force"], ["small_arm.toml", "was not written by"]
+
+
+def _case_edited_spec_with_force(tmp_path, capsys):
+    spec = _written_by_add(tmp_path, capsys)
+    spec.write_text(spec.read_text().replace("kp = ", "kp = 0.1 #", 1))
+    return [tmp_path / "small_arm.urdf", "--out", spec.parent, "--force"], [str(spec), "was edited after"]
+
+
+def _case_forged_mark_with_force(tmp_path, capsys):
+    """A user file that merely starts with our words but not our hash is still the user's."""
+    urdf = tmp_path / "small_arm.urdf"
+    urdf.write_text(small_arm())
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "small_arm.toml").write_text("# written by flywheel robots add\nname = 'mine'\n")
+    return [urdf, "--out", tmp_path / "out", "--force"], ["small_arm.toml", "was not written by"]
+
+
+def _case_user_model_copy_with_force(tmp_path, capsys):
+    """The spec would be new, but NAME.resolved.urdf is a user's file: refused before the spec is written."""
+    urdf = _package(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "small_arm.resolved.urdf").write_text("<robot name='mine'/>\n")
+    return [urdf, "--out", tmp_path / "out", "--force"], ["small_arm.resolved.urdf", "was not written by"]
+
+
+def _case_spec_is_a_symlink(tmp_path, capsys):
+    spec = _written_by_add(tmp_path, capsys)
+    ours = spec.with_name("elsewhere.toml")
+    spec.rename(ours)
+    os.symlink(ours, spec)
+    return [tmp_path / "small_arm.urdf", "--out", spec.parent, "--force"], [str(spec), "not a regular file"]
+
+
+def _case_spec_is_a_folder(tmp_path, capsys):
+    urdf = tmp_path / "small_arm.urdf"
+    urdf.write_text(small_arm())
+    (tmp_path / "out" / "small_arm.toml").mkdir(parents=True)
+    return [urdf, "--out", tmp_path / "out", "--force"], ["small_arm.toml", "not a regular file"]
+
+
+def _case_out_is_a_file(tmp_path, capsys):
+    urdf = tmp_path / "small_arm.urdf"
+    urdf.write_text(small_arm())
+    (tmp_path / "out").write_text("a file\n")
+    return [urdf, "--out", tmp_path / "out"], [str(tmp_path / "out"), "is a file"]
+
+
+def _case_out_under_a_file(tmp_path, capsys):
+    urdf = tmp_path / "small_arm.urdf"
+    urdf.write_text(small_arm())
+    (tmp_path / "out").write_text("a file\n")
+    return [urdf, "--out", tmp_path / "out" / "deeper" / "specs"], [str(tmp_path / "out"), "under the file"]
+
+
+def _case_out_symlink_loop(tmp_path, capsys):
+    urdf = tmp_path / "small_arm.urdf"
+    urdf.write_text(small_arm())
+    os.symlink(tmp_path / "b", tmp_path / "a")
+    os.symlink(tmp_path / "a", tmp_path / "b")
+    return [urdf, "--out", tmp_path / "a"], [str(tmp_path / "a"), "symbolic-link loop"]
+
+
+def _case_urdf_symlink_loop(tmp_path, capsys):
+    os.symlink(tmp_path / "y.urdf", tmp_path / "x.urdf")
+    os.symlink(tmp_path / "x.urdf", tmp_path / "y.urdf")
+    return [tmp_path / "x.urdf", "--out", tmp_path / "out"], ["x.urdf", "symbolic-link loop"]
+
+
+def _case_urdf_missing(tmp_path, capsys):
+    return [tmp_path / "nope.urdf", "--out", tmp_path / "out"], ["nope.urdf", "no such file"]
+
+
+def _case_urdf_is_a_folder(tmp_path, capsys):
+    (tmp_path / "dir.urdf").mkdir()
+    return [tmp_path / "dir.urdf", "--out", tmp_path / "out"], ["dir.urdf", "not a regular file"]
+
+
+def _case_urdf_is_binary(tmp_path, capsys):
+    (tmp_path / "noise.urdf").write_bytes(bytes(range(256)) * 8)
+    return [tmp_path / "noise.urdf", "--out", tmp_path / "out"], ["noise.urdf", "not well-formed XML"]
+
+
+def _case_read_only_out(tmp_path, capsys, monkeypatch):
+    """A read-only file system (simulated: the tests may run as root, which ignores permission bits)."""
+    urdf = tmp_path / "small_arm.urdf"
+    urdf.write_text(small_arm())
+    (tmp_path / "out").mkdir()
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "out"))
+    monkeypatch.setattr(spec_writer.tempfile, "mkstemp", read_only)
+    return [urdf, "--out", tmp_path / "out"], [str(tmp_path / "out"), "read-only", "nothing was written"]
+
+
+def _case_disk_full_after_the_model_copy(tmp_path, capsys, monkeypatch):
+    """ENOSPC on the second file (the spec, after the model copy): the copy and the new folders are removed."""
+    urdf = _package(tmp_path)
+    calls = []
+
+    def fill(fd, data):
+        calls.append(len(data))
+        if len(calls) == 2:
+            os.write(fd, data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        os.write(fd, data)
+    monkeypatch.setattr(spec_writer, "_write_all", fill)
+    return [urdf, "--out", tmp_path / "new" / "specs"], ["small_arm.toml", "free some space"]
+
+
+def _case_io_error_while_reading_the_urdf(tmp_path, capsys, monkeypatch):
+    """An OSError nobody checked for (here EIO from the disk) is still one line, through the command's guard."""
+    import flywheel.robots.urdf as urdf_module
+
+    urdf = tmp_path / "small_arm.urdf"
+    urdf.write_text(small_arm())
+
+    def failing(path, package_dirs=None, check_meshes=True):
+        raise OSError(errno.EIO, "Input/output error", str(path))
+    monkeypatch.setattr(urdf_module, "parse_urdf", failing)
+    return [urdf, "--out", tmp_path / "out"], [str(urdf), "Input/output error"]
+
+
+ADD_CASES = [(name[len("_case_"):], fn) for name, fn in sorted(globals().items()) if name.startswith("_case_")]
+
+
+@pytest.mark.parametrize("case,make", ADD_CASES, ids=[c[0] for c in ADD_CASES])
+def test_robots_add_refuses_and_changes_nothing(tmp_path, user_dir, capsys, monkeypatch, case, make):
+    args = make(tmp_path, capsys, monkeypatch) if "monkeypatch" in make.__code__.co_varnames else make(tmp_path, capsys)
+    argv, needles = args
+    capsys.readouterr()
+    before = _tree(tmp_path)
+    rc = _add(*argv)
+    _one_clear_line(capsys, rc, *needles)
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permission bits")
+def test_robots_add_into_a_read_only_folder(tmp_path, user_dir, capsys):
+    urdf = tmp_path / "small_arm.urdf"
+    urdf.write_text(small_arm())
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        before = _tree(tmp_path)
+        _one_clear_line(capsys, _add(urdf, "--out", out), str(out), "not writable")
+        assert _tree(tmp_path) == before
+    finally:
+        out.chmod(0o755)
+
+
+# ---- what --force may do, and the issue's own case ------------------------------------------------------------
+def test_force_replaces_an_unedited_spec_it_wrote(tmp_path, user_dir, capsys):
+    spec = _written_by_add(tmp_path, capsys)
+    assert spec.read_text().startswith("# written by flywheel robots add")
+    assert spec_writer.ownership(spec) == "ours"
+    assert _add(tmp_path / "small_arm.urdf", "--out", spec.parent, "--force") == 0
+    assert spec_writer.ownership(spec) == "ours" and load_spec(spec).name == "small_arm"
+    assert [p.name for p in spec.parent.iterdir()] == ["small_arm.toml"]  # no temporary files left behind
+
+
+def test_out_is_the_urdf_folder_and_the_name_is_its_stem(tmp_path, user_dir, capsys):
+    """Issue 11, finding 2: the model copy used to be written over the input URDF (comments and package:// lost)."""
+    urdf = _package(tmp_path)
+    original = urdf.read_bytes()
+    assert _add(urdf, "--out", urdf.parent) == 0
+    assert urdf.read_bytes() == original
+    copy = urdf.with_name("small_arm.resolved.urdf")
+    assert spec_writer.ownership(copy) == "ours" and "package://" not in copy.read_text()
+    spec = load_spec(urdf.with_name("small_arm.toml"))
+    assert Path(spec.model) == copy
+    capsys.readouterr()
+    # again with --force: both files are ours and unedited, so both are replaced; the input is still untouched
+    assert _add(urdf, "--out", urdf.parent, "--force") == 0
+    assert urdf.read_bytes() == original
+    assert sorted(p.name for p in urdf.parent.iterdir()) == ["small_arm.resolved.urdf", "small_arm.toml", "small_arm.urdf"]
+
+
+def test_environment_failure_in_robots_list_is_one_line(tmp_path, user_dir, capsys, monkeypatch):
+    """A spec folder on the path that cannot be listed hides nothing else and gives no traceback."""
+    import flywheel.robots.registry as registry
+
+    original = registry.Path.glob
+
+    def broken(self, pattern):
+        if self == tmp_path:
+            raise OSError(errno.EACCES, "Permission denied", str(self))
+        return original(self, pattern)
+    monkeypatch.setenv("FLYWHEEL_ROBOTS_PATH", str(tmp_path))
+    monkeypatch.setattr(registry.Path, "glob", broken)
+    assert main(["robots", "list"]) == 0  # the unreadable folder is skipped
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and re.search(r"^panda\s", captured.out, re.M)
+
+
+def test_real_command_line_under_a_file(tmp_path, user_dir):
+    """The installed entry point, not just `main`: exit 2, one line, no traceback, nothing created."""
+    import subprocess
+    import sys
+
+    urdf = tmp_path / "small_arm.urdf"
+    urdf.write_text(small_arm())
+    (tmp_path / "a_file").write_text("x\n")
+    before = _tree(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "flywheel", "robots", "add", str(urdf), "--no-validate",
+                           "--out", str(tmp_path / "a_file" / "specs")], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")})
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "under the file" in proc.stderr and str(tmp_path / "a_file") in proc.stderr
+    assert _tree(tmp_path) == before
+
+
+def test_case_count():
+    """Issue 11 asks for a table of bad inputs; this file holds this many (the add corpus has its own)."""
+    assert len(SPEC_CASES) + len(FILE_CASES) + len(ADD_CASES) >= 60

@@ -34,6 +34,7 @@ _WHAT_TO_DO = {
     errno.EISDIR: "that path is a folder where a file is expected: choose a file path",
     errno.ELOOP: "that path is a symbolic link loop: fix the link or choose another path",
     errno.ENAMETOOLONG: "that path is too long: choose a shorter one",
+    errno.EEXIST: "a file is in the way there: choose another path",
 }
 
 

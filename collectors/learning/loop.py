@@ -26,11 +26,15 @@ Output folder::
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from flywheel.collectors.learning.train import TrainConfig
 
 EVAL_SEED = 10_000_000
 
@@ -65,8 +69,24 @@ class LoopConfig:
     quiet: bool = True
 
     def check(self) -> None:
-        from flywheel.collectors.learning.train import FEATURE_MODES
+        from flywheel.collectors.collection.config import MAX_SEED
+        from flywheel.collectors.learning.train import FEATURE_MODES, TrainError
 
+        def is_int(v) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        for name in ("rounds", "episodes_per_round", "eval_episodes", "workers", "seed", "eval_seed"):
+            value = getattr(self, name)
+            if not is_int(value) or not 0 <= value <= MAX_SEED:
+                raise LoopError(f"--{name.replace('_', '-')} must be a non-negative integer, got {value!r}")
+        for name in ("beta", "beta_decay", "noise"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+                raise LoopError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value!r}")
+        try:
+            self.train_config().check()
+        except TrainError as err:
+            raise LoopError(str(err)) from None
         if self.rounds < 1:
             raise LoopError("--rounds must be >= 1 (round 0 collects expert data, rounds 1.. train and deploy)")
         if self.episodes_per_round < 1 or self.eval_episodes < 1 or self.workers < 1:
@@ -81,6 +101,13 @@ class LoopConfig:
         if self.seed < self.eval_seed + self.eval_episodes and self.eval_seed < last_train_seed:
             raise LoopError(f"evaluation seeds {self.eval_seed}..{self.eval_seed + self.eval_episodes - 1} overlap the "
                             f"training seeds {self.seed}..{last_train_seed - 1}; choose another --seed or --eval-seed")
+
+    def train_config(self, round_index: int = 1) -> "TrainConfig":
+        """The training options of round ``round_index`` (its own seed)."""
+        from flywheel.collectors.learning.train import TrainConfig
+
+        return TrainConfig(features=self.features, hidden=tuple(self.hidden), epochs=self.epochs,
+                           batch_size=self.batch_size, lr=self.lr, seed=self.seed + round_index, trainer=self.trainer)
 
     def mode(self) -> str:
         return self.control_mode or ("ee_delta" if self.features == "canonical" else "joint_pos")
@@ -128,11 +155,13 @@ def run_loop(cfg: LoopConfig, log: Callable[[str], None] | None = None) -> dict[
     """Run the flywheel; returns the content of ``loop.json`` (also written after every round)."""
     from flywheel.collectors.collection import actor_pool
     from flywheel.collectors.collection.collect import collect
-    from flywheel.collectors.learning.train import TrainConfig, train
+    from flywheel.collectors.learning.train import train
 
     cfg.check()
     log = log or (lambda msg: None)
     out = Path(cfg.out).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise LoopError(f"--out {out} is a file; the loop writes a folder of datasets and policies: choose another path")
     if out.exists() and any(out.iterdir()) and not cfg.resume:
         raise LoopError(f"{out} is not empty; pass --resume to continue the loop there, or choose another --out")
     previous = out / "loop.json"
@@ -178,9 +207,7 @@ def run_loop(cfg: LoopConfig, log: Callable[[str], None] | None = None) -> dict[
             t0 = time.time()
             policy_path = out / "policies" / f"round-{r:03d}.npz"
             if not (cfg.resume and policy_path.exists()):
-                tcfg = TrainConfig(features=cfg.features, hidden=tuple(cfg.hidden), epochs=cfg.epochs,
-                                   batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed + r, trainer=cfg.trainer)
-                header = train([str(d) for d in datasets], policy_path, tcfg)
+                header = train([str(d) for d in datasets], policy_path, cfg.train_config(r))
             else:
                 from flywheel.collectors.learning.policy_file import read_policy
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -68,12 +69,27 @@ class TrainConfig:
     blas_threads: int | None = 1  # small matrices: one BLAS thread is fastest (and fair to other processes); None: leave as is
 
     def check(self) -> None:
+        """Every option checked before any data is read: a NaN learning rate would train a NaN policy."""
         if self.features not in FEATURE_MODES:
             raise TrainError(f"unknown feature mode {self.features!r}; use one of {', '.join(FEATURE_MODES)}")
         if self.activation not in ACTIVATIONS:
             raise TrainError(f"unknown activation {self.activation!r}; use one of {', '.join(ACTIVATIONS)}")
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or not all(h >= 1 for h in self.hidden):
-            raise TrainError("epochs, batch size and hidden sizes must be >= 1 and the learning rate > 0")
+
+        def is_int(v) -> bool:
+            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+        for name, low, high in (("epochs", 1, 1_000_000), ("batch_size", 1, 1 << 24), ("seed", 0, 2**63 - 1)):
+            value = getattr(self, name)
+            if not is_int(value) or not low <= value <= high:
+                raise TrainError(f"--{name.replace('_', '-')} must be an integer from {low} to {high}, got {value!r}")
+        if not self.hidden or not all(is_int(h) and 1 <= h <= 65536 for h in self.hidden):
+            raise TrainError(f"--hidden must be layer sizes from 1 to 65536 (e.g. 256,256), got {self.hidden!r}")
+        for name, low, high in (("lr", 0.0, 10.0), ("weight_decay", 0.0, 10.0)):
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok or not (low < value <= high if name == "lr" else low <= value <= high):
+                raise TrainError(f"--{name.replace('_', '-')} must be a finite number "
+                                 f"{'in (0' if name == 'lr' else 'in [0'}, {high}], got {value!r}")
 
 
 # ---- the model: a plain MLP, numpy forward pass shared by trainers and the deployed policy ---------
@@ -383,6 +399,11 @@ def _load(dss: list, config: TrainConfig) -> TrainingData:
             mean, std = _pooled_stats(stats, key)
         except KeyError:
             raise TrainError(f"meta/stats.json of a dataset has no mean/std/count for {key!r}") from None
+        if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+            bad = next(ds.root for ds, st in zip(dss, stats) if not all(
+                np.isfinite(np.asarray(st[key][f], np.float64)).all() for f in ("mean", "std", "count")))
+            raise TrainError(f"{bad}/meta/stats.json: field {key!r} holds NaN or inf; the stats are damaged: "
+                             "recompute them (flywheel dataset validate names the problem) before training")
         means.append(mean)
         stds.append(std)
     obs_mean = np.concatenate(means).astype(np.float32)

@@ -53,7 +53,8 @@ class RollingParquet:
             path = self.root / self.path_of(self.chunk, self.file)
             path.parent.mkdir(parents=True, exist_ok=True)
             self._sink = pa.OSFile(str(path), "wb")
-            self._writer = pq.ParquetWriter(self._sink, self.schema, compression="snappy")
+            # page checksums let validate (and any reader) detect a flipped bit in a data page
+            self._writer = pq.ParquetWriter(self._sink, self.schema, compression="snappy", write_page_checksum=True)
         self._writer.write_table(table, **kwargs)
 
     def close(self) -> None:
@@ -208,5 +209,5 @@ def tasks_table(tasks: list[str]) -> pa.Table:
 def write_tasks(root: Path, tasks: list[str]) -> None:
     path = root / schema.TASKS_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(tasks_table(tasks), path)
+    pq.write_table(tasks_table(tasks), path, write_page_checksum=True)
 

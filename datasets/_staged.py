@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from . import schema
 from ._io import DatasetError
+from .paths import resolve_inside
 from .staging import staging_files, staging_footer
 
 _MAX_OPEN_STAGING = 128  # staging files kept open while streaming (~0.5 MB of parsed footer each)
@@ -78,6 +79,7 @@ def scan_staging_index(root: Path, features, wanted: np.ndarray | None) -> Scan:
     cols = {"key": Column(np.int64), "file": Column(np.int32), "rg": Column(np.int32), "length": Column(np.int64)}
     files: list[Path] = []
     for path in staging_files(root):
+        resolve_inside(root, path.relative_to(root))  # a staging file linked from elsewhere is not read
         try:
             md, entries = staging_footer(path)
         except FileNotFoundError:  # removed by a concurrent finalize
@@ -175,7 +177,8 @@ class StagingReader:
         item = self._open.pop(file, None)
         if item is None:
             try:
-                item = (pq.ParquetFile(path), [_compact(entry) for entry in staging_footer(path)[1]])
+                pf = pq.ParquetFile(path, page_checksum_verification=True)
+                item = (pf, [_compact(entry) for entry in staging_footer(path)[1]])
             except DatasetError:
                 raise
             except Exception as err:

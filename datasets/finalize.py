@@ -24,7 +24,6 @@ twice, in any split across workers and files, yields byte-identical data files.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -37,9 +36,11 @@ import pyarrow as pa
 
 from . import schema
 from ._arrow import as_matrix, column_to_numpy
-from ._io import read_json, remove_tmp_files, write_bytes_atomic, write_json_atomic
+from ._io import DatasetError, environment_error, read_json, remove_tmp_files, write_json_atomic
 from ._outputs import DataFiles, EpisodeFiles, write_tasks
 from ._staged import Scan, StagingReader, choose_episodes, live_files, scan_staging_index
+from .completeness import check_complete, expected_episodes
+from .paths import check_writable_layout
 from .staging import read_spec
 from .stats import ImageAccumulator, NumericAccumulator, episode_stats, image_stats, to_json
 
@@ -53,6 +54,7 @@ def finalize(
     max_episodes_per_meta_file: int = schema.DEFAULT_EPISODES_PER_META_FILE,
     keys: Iterable[int] | None = None,
     keep_staging: bool = False,
+    allow_partial: bool = False,
 ) -> dict[str, Any]:
     """Finish the dataset at ``root`` and return the content of its ``meta/info.json``.
 
@@ -62,6 +64,15 @@ def finalize(
     size or holds ``max_episodes_per_meta_file`` rows. ``chunks_size`` is the number of files per
     ``chunk-XXX`` folder. ``keys`` keeps only those staged episodes (e.g. the first N successes of a
     success-only run); every key given must be staged.
+
+    A short run (fewer episodes than ``meta/flywheel.json`` says were requested, see ``completeness``)
+    raises IncompleteDataset, naming ``--resume``, unless ``allow_partial``; then ``meta/flywheel.json``
+    records ``"partial": true`` with the requested and kept counts.
+
+    Takes no lock itself: the caller holds the dataset's ``DatasetLock`` (the collector for its whole run,
+    ``flywheel dataset finalize`` around this call). Any failure - bad input found before writing, or the
+    environment (disk full, read-only) while writing - leaves no ``info.json`` and the staging area intact,
+    so the dataset stays resumable; environment failures raise DatasetIOError (one line, path, what to do).
     """
     root = Path(root)
     info_path = root / schema.INFO_PATH
@@ -70,17 +81,45 @@ def finalize(
         if not keep_staging:
             shutil.rmtree(root / schema.STAGING_DIR, ignore_errors=True)
         return info
-    if not data_file_size_mb > 0 or chunks_size < 1:
-        raise ValueError("data_file_size_mb must be > 0 and chunks_size >= 1")
+    if not data_file_size_mb > 0 or not math.isfinite(data_file_size_mb) or chunks_size < 1:
+        raise ValueError("data_file_size_mb must be a finite number > 0 and chunks_size >= 1")
     for name, value in (("max_episodes_per_data_file", max_episodes_per_data_file),
                         ("max_episodes_per_meta_file", max_episodes_per_meta_file)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    spec = read_spec(root)
-    features: dict[str, dict[str, Any]] = spec["features"]
-    wanted = None if keys is None else np.unique(np.fromiter((int(k) for k in keys), dtype=np.int64))
-    scan = scan_staging_index(root, features, wanted)
-    idx = choose_episodes(root, scan, wanted)
+    try:
+        spec = read_spec(root)
+        check_writable_layout(root)  # before anything is removed or written: never through a symlink
+        meta_path = root / schema.FLYWHEEL_META_PATH
+        meta = read_json(meta_path, allow_inf=True) if meta_path.exists() else {}
+        if not isinstance(meta, dict):
+            raise DatasetError(meta_path, "not a JSON object")
+        features: dict[str, dict[str, Any]] = spec["features"]
+        wanted = None if keys is None else np.unique(np.fromiter((int(k) for k in keys), dtype=np.int64))
+        scan = scan_staging_index(root, features, wanted)
+        idx = choose_episodes(root, scan, wanted)
+        completeness = check_complete(root, len(idx.key), expected_episodes(meta, spec), allow_partial)
+    except OSError as err:
+        raise environment_error(err, root, "finalize", "nothing was changed") from None
+    try:
+        return _write(root, spec, features, scan, idx, meta, completeness, data_file_size_mb, chunks_size,
+                      int(max_episodes_per_data_file), int(max_episodes_per_meta_file), keep_staging)
+    except BaseException as err:
+        if not info_path.exists():  # undo what this attempt wrote (frees the space a full disk needs); staging stays
+            try:
+                _clear_outputs(root)
+            except OSError:
+                pass
+        if isinstance(err, OSError):
+            raise environment_error(err, root, "finalize", "the staging area is intact and the dataset resumable "
+                                                           "(no meta/info.json was written)") from None
+        raise
+
+
+def _write(root: Path, spec: dict, features: dict, scan: Scan, idx, meta: dict, completeness: dict,
+           data_file_size_mb: float, chunks_size: int, max_per_data: int, max_per_meta: int,
+           keep_staging: bool) -> dict[str, Any]:
+    """Steps 2-5 of the module docstring (everything that writes)."""
     _clear_outputs(root)
     remove_tmp_files(root / schema.STAGING_DIR)
 
@@ -90,18 +129,19 @@ def finalize(
     numeric, image_acc = _accumulators(features, scan, int(idx.length.max()), n_episodes, fps, total_frames)
     del scan  # the unsorted index (duplicates included) is no longer needed
     dschema = schema.data_schema(features)
-    data = DataFiles(root, dschema, data_file_size_mb, chunks_size, int(max_episodes_per_data_file))
-    ep_files = EpisodeFiles(root, features, numeric, data_file_size_mb, chunks_size, int(max_episodes_per_meta_file))
+    data = DataFiles(root, dschema, data_file_size_mb, chunks_size, max_per_data)
+    ep_files = EpisodeFiles(root, features, numeric, data_file_size_mb, chunks_size, max_per_meta)
     summary = _Summary()
     reader = StagingReader(idx.files, live_files(idx.file))
     index = 0
     try:
         for ep_index in range(n_episodes):
             length = int(idx.length[ep_index])
-            staged, entry = reader.read(int(idx.file[ep_index]), int(idx.rg[ep_index]), length, int(idx.key[ep_index]))
+            file, key = int(idx.file[ep_index]), int(idx.key[ep_index])
+            staged, entry = reader.read(file, int(idx.rg[ep_index]), length, key)
             table = _data_table(staged, dschema, fps, ep_index, index)
             chunk_index, file_index = data.write(table)
-            num_st, img_st = _episode_stats(table, features, entry, numeric, image_acc)
+            num_st, img_st = _episode_stats(table, features, entry, numeric, image_acc, idx.files[file], key)
             ep_files.add(_episode_row(entry, ep_index, index, length, chunk_index, file_index, spec["task"]), num_st, img_st)
             summary.add(entry, length)
             index += length
@@ -114,8 +154,8 @@ def finalize(
     stats = {k: to_json(v) for k, v in numeric.split(numeric.acc.result()).items()}
     stats.update({k: to_json(acc.result()) for k, acc in image_acc.items()})
     stats = {k: stats[k] for k in features}  # feature order
-    write_bytes_atomic(root / schema.STATS_PATH, (json.dumps(stats, indent=4) + "\n").encode())
-    _update_flywheel_meta(root, summary)
+    write_json_atomic(root / schema.STATS_PATH, stats)
+    _update_flywheel_meta(root, meta, summary, completeness)
     info = {
         "codebase_version": schema.CODEBASE_VERSION,
         "robot_type": spec["robot_type"],
@@ -131,7 +171,7 @@ def finalize(
         "video_path": None,
         "features": features,
     }
-    write_json_atomic(info_path, info)  # last: from here on the dataset is complete
+    write_json_atomic(root / schema.INFO_PATH, info)  # last: from here on the dataset is complete
     if not keep_staging:
         shutil.rmtree(root / schema.STAGING_DIR, ignore_errors=True)
     return info
@@ -205,10 +245,21 @@ def _data_table(staged: pa.Table, dschema: pa.Schema, fps: int, episode_index: i
     return pa.Table.from_arrays(arrays, schema=dschema)
 
 
-def _episode_stats(table: pa.Table, features, entry: dict[str, Any], numeric: _Numeric, image_acc):
+def _episode_stats(table: pa.Table, features, entry: dict[str, Any], numeric: _Numeric, image_acc, path: Path, key: int):
     """Per-episode statistics, folded into the dataset accumulators: the numeric ones over all numeric
-    features' concatenated dimensions (split per feature only when written), the image ones per feature."""
+    features' concatenated dimensions (split per feature only when written), the image ones per feature.
+
+    A NaN/inf value is refused here, naming the staging file, the episode and the feature: it would make
+    ``stats.json`` non-finite, and every consumer (normalisation, training) would silently inherit it.
+    """
     values = numeric.matrix(table)
+    finite = np.isfinite(values)
+    if not finite.all():
+        bad = ~finite.all(axis=0)
+        name = next(n for n, sl in numeric.slices.items() if bad[sl].any())
+        raise DatasetError(path, f"episode key {key}: {name} has {int((~finite[:, numeric.slices[name]]).sum())} "
+                                 "NaN/inf value(s), which would make meta/stats.json non-finite; collect that episode "
+                                 "again or finalize without it (finalize(root, keys=[...]))")
     st = episode_stats(values)
     numeric.acc.add(values, st)
     images = {}
@@ -263,9 +314,11 @@ class _Summary:
         w["successes"] += success
 
 
-def _update_flywheel_meta(root: Path, summary: _Summary) -> None:
+def _update_flywheel_meta(root: Path, meta: dict[str, Any], summary: _Summary, completeness: dict[str, Any]) -> None:
+    """meta/flywheel.json as read before writing, plus the dataset figures and (if known) whether it is partial."""
     path = root / schema.FLYWHEEL_META_PATH
-    meta = read_json(path) if path.exists() else {"flywheel_format": schema.FLYWHEEL_FORMAT}
+    meta = dict(meta) or {"flywheel_format": schema.FLYWHEEL_FORMAT}
+    meta.update(completeness)
     n = summary.episodes
     meta["dataset"] = {
         "episodes": n,
@@ -275,4 +328,4 @@ def _update_flywheel_meta(root: Path, summary: _Summary) -> None:
         "seeds": [summary.seed_min, summary.seed_max],
     }
     meta["workers"] = {w: dict(v) for w, v in sorted(summary.workers.items())}
-    write_json_atomic(path, meta)
+    write_json_atomic(path, meta, allow_inf=True)

@@ -1,13 +1,21 @@
-"""Atomic file writes and the one error type readers raise.
+"""Atomic file writes, checked JSON reads, and the error types of this package.
 
 Every file this package writes appears under its final name complete or not at all: it is written to a
 temporary name in the same folder, flushed to disk, then ``os.replace``d (atomic on POSIX). A process
 killed at any instant therefore leaves either the old state or the new one, plus at most a ``.tmp-*``
-file that readers ignore and the next writer removes.
+file that readers ignore and the next writer removes. ``write_json_atomic`` is the one JSON writer of the
+package; it refuses NaN/inf (which ``json`` would write as the non-JSON tokens ``NaN``/``Infinity``), and
+``read_json`` reports such a token in a file with the field it is in.
+
+An environment failure (disk full, read-only or unwritable folder, a file where a folder should be, a
+symlink loop) becomes a ``DatasetIOError``: one line naming the path and what to do, which the
+``flywheel dataset`` commands print with exit status 2 instead of a traceback.
 """
 from __future__ import annotations
 
+import errno as errno_mod
 import json
+import math
 import os
 import uuid
 from pathlib import Path
@@ -23,6 +31,49 @@ class DatasetError(ValueError):
         self.path = Path(path)
         self.message = message
         super().__init__(f"{self.path}: {message}")
+
+
+class DatasetIOError(DatasetError):
+    """The environment failed (ENOSPC, EROFS, EACCES, ENOTDIR, ELOOP, ...): the message names the path and what to do."""
+
+    def __init__(self, path: str | os.PathLike, message: str, errno: int | None = None):
+        self.errno = errno
+        super().__init__(path, message)
+
+
+# errno -> (what happened, what to do)
+_ENVIRONMENT = {
+    errno_mod.ENOSPC: ("no space left on the device", "free some space (or use another disk) and run the command again"),
+    errno_mod.EDQUOT: ("disk quota exceeded", "free some space within your quota and run the command again"),
+    errno_mod.EROFS: ("the file system is read-only", "use a folder on a writable file system"),
+    errno_mod.EACCES: ("permission denied", "fix the folder's permissions or use a folder you can write to"),
+    errno_mod.EPERM: ("operation not permitted", "fix the folder's permissions or use a folder you can write to"),
+    errno_mod.ENOTDIR: ("a part of the path is a file, not a folder", "use a path whose parents are folders"),
+    errno_mod.ELOOP: ("too many levels of symbolic links (a symlink loop)", "remove the symlink loop or use another path"),
+    errno_mod.EISDIR: ("a folder is where a file should be", "remove or rename that folder"),
+    errno_mod.ENAMETOOLONG: ("the file name is too long", "use a shorter path"),
+    errno_mod.EIO: ("input/output error from the device", "check the disk, then run the command again"),
+}
+
+
+def environment_error(err: OSError, path: str | os.PathLike, doing: str, note: str = "") -> DatasetIOError:
+    """``err`` as one clear line: ``PATH: cannot DOING: what happened; what to do[; note]``.
+
+    The path is the one the OS named if it named one (more precise than the caller's), else ``path``.
+    """
+    code = getattr(err, "errno", None)
+    where = err.filename if isinstance(getattr(err, "filename", None), (str, bytes, os.PathLike)) else path
+    if isinstance(where, bytes):
+        where = os.fsdecode(where)
+    what, todo = _ENVIRONMENT.get(code, (None, None))
+    if what is None:
+        detail = err.strerror or str(err) or type(err).__name__
+        message = f"cannot {doing}: {detail}"
+    else:
+        message = f"cannot {doing}: {what}; {todo}"
+    if note:
+        message += f"; {note}"
+    return DatasetIOError(where, message, code)
 
 
 def tmp_path_for(path: Path) -> Path:
@@ -62,23 +113,59 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     commit(tmp, path)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """JSON with sorted-free, stable formatting (indent 4, like LeRobot) written atomically."""
-    write_bytes_atomic(path, (json.dumps(data, indent=4, ensure_ascii=False) + "\n").encode())
+def write_json_atomic(path: Path, data: Any, *, allow_inf: bool = False) -> None:
+    """JSON with sorted-free, stable formatting (indent 4, like LeRobot) written atomically.
+
+    The one JSON writer of the package. NaN is always refused (ValueError naming the field) rather than
+    written as the non-JSON token ``NaN``; so is inf, unless ``allow_inf`` - only for our metadata files
+    (``meta/flywheel.json``, ``staging/spec.json``), which carry the user's robot spec, where an unbounded
+    joint limit is legitimately ``inf`` (written as ``Infinity``, as before). Statistics and info.json never.
+    """
+    where = nonfinite_field(data, allow_inf=allow_inf)
+    if where is not None:
+        raise ValueError(f"{path}: refusing to write {where[0]} = {where[1]} (not a finite number)")
+    write_bytes_atomic(path, (json.dumps(data, indent=4, ensure_ascii=False, allow_nan=allow_inf) + "\n").encode())
 
 
-def read_json(path: Path) -> Any:
-    """Read a JSON file; a missing or unparsable file raises DatasetError naming it."""
+def nonfinite_field(data: Any, *, allow_inf: bool = False) -> tuple[str, float] | None:
+    """The first NaN (or, unless ``allow_inf``, inf) float in nested dicts/lists, as (dotted field, value)."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        name, x = stack.pop()
+        if isinstance(x, float) and not math.isfinite(x) and not (allow_inf and math.isinf(x)):
+            return name or "(top level)", x
+        if isinstance(x, dict):
+            stack.extend((f"{name}.{k}" if name else str(k), v) for k, v in reversed(list(x.items())))
+        elif isinstance(x, (list, tuple)):
+            stack.extend((f"{name}[{i}]", v) for i, v in reversed(list(enumerate(x))))
+    return None
+
+
+def read_json(path: Path, *, allow_inf: bool = False) -> Any:
+    """Read a JSON file; a missing, unreadable or unparsable file raises DatasetError naming it.
+
+    A ``NaN`` (or, unless ``allow_inf``, ``Infinity``) token, which Python's json accepts but JSON does
+    not, is reported with its field: every number this package reads must be finite (``allow_inf`` only
+    for our metadata files, see ``write_json_atomic``).
+    """
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise DatasetError(path, "file is missing") from None
+    except UnicodeDecodeError:
+        raise DatasetError(path, "not valid JSON (not UTF-8 text)") from None
     except OSError as err:
-        raise DatasetError(path, f"cannot read: {err}") from None
+        raise environment_error(err, path, "read the file") from None
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         raise DatasetError(path, f"not valid JSON ({err})") from None
+    except RecursionError:
+        raise DatasetError(path, "not valid JSON (nested too deeply)") from None
+    where = nonfinite_field(data, allow_inf=allow_inf)
+    if where is not None:
+        raise DatasetError(path, f"{where[0]} is {where[1]}: every number must be finite")
+    return data
 
 
 def remove_tmp_files(folder: Path) -> int:

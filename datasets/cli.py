@@ -1,13 +1,32 @@
 """``flywheel dataset ...`` commands: validate, info, export, finalize.
 
-Imports of pyarrow and the exporters stay inside the handlers so ``flywheel --help`` stays fast.
+Imports of pyarrow and the exporters stay inside the handlers so ``flywheel --help`` stays fast. Every
+handler turns an environment failure (disk full, read-only, permission, a file where a folder should be,
+a symlink loop) into one line naming the path and what to do (a ValueError, which ``flywheel`` prints
+with exit status 2), never a traceback. ``finalize`` holds the dataset's lock while it runs.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
+
+
+def _one_line_errors(doing: str):
+    """Handler decorator: OSError -> DatasetIOError (ValueError): ``PATH: cannot DOING: what; what to do``."""
+    def wrap(handler):
+        @functools.wraps(handler)
+        def run(args: argparse.Namespace) -> int:
+            try:
+                return handler(args)
+            except OSError as err:
+                from ._io import environment_error
+
+                raise environment_error(err, args.path, doing) from None
+        return run
+    return wrap
 
 
 def add_commands(subparsers) -> None:
@@ -34,8 +53,12 @@ def add_commands(subparsers) -> None:
     e.add_argument("--no-images", action="store_true", help="leave camera images out")
     e.set_defaults(handler=cmd_export)
 
-    f = sub.add_parser("finalize", help="finish a dataset whose staging area is complete (e.g. after a crashed driver)")
+    f = sub.add_parser("finalize", help="finish a dataset whose staging area is complete (an interrupted run: "
+                                        "`flywheel collect ... --resume` instead)")
     f.add_argument("path", type=Path)
+    f.add_argument("--allow-partial", action="store_true",
+                   help="finish a run that did not stage every requested episode, on purpose (recorded as partial "
+                        "in meta/flywheel.json); without it such a run is refused")
     f.add_argument("--data-file-size-mb", type=float, default=None)
     f.add_argument("--max-episodes-per-data-file", type=int, default=None,
                    help="also close a data file after this many episodes (row groups; default 1000)")
@@ -44,6 +67,7 @@ def add_commands(subparsers) -> None:
     f.set_defaults(handler=cmd_finalize)
 
 
+@_one_line_errors("validate the dataset")
 def cmd_validate(args: argparse.Namespace) -> int:
     from .validate import validate
 
@@ -62,7 +86,7 @@ def summary(path: Path) -> dict:
     from .reader import open as open_dataset
 
     ds = open_dataset(path)
-    size = sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+    size = sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file() and not p.is_symlink())
     fw = ds.flywheel
     return {
         "path": str(path),
@@ -87,6 +111,7 @@ def _human(n: float) -> str:
     return str(n)
 
 
+@_one_line_errors("read the dataset")
 def cmd_info(args: argparse.Namespace) -> int:
     s = summary(args.path)
     if args.json:
@@ -106,6 +131,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+@_one_line_errors("export the dataset")
 def cmd_export(args: argparse.Namespace) -> int:
     from .export_minari import OptionalDependencyError
 
@@ -131,13 +157,28 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+@_one_line_errors("finalize the dataset")
 def cmd_finalize(args: argparse.Namespace) -> int:
     from .finalize import finalize
+    from .lock import DatasetLock
 
     kwargs = {}
     for name in ("data_file_size_mb", "max_episodes_per_data_file", "max_episodes_per_meta_file"):
         if getattr(args, name, None) is not None:
             kwargs[name] = getattr(args, name)
-    info = finalize(args.path, **kwargs)
-    print(f"{args.path}: {info['total_episodes']} episodes, {info['total_frames']} frames")
+    with DatasetLock(args.path, "flywheel dataset finalize"):
+        info = finalize(args.path, allow_partial=args.allow_partial, **kwargs)
+    partial = " (partial: finished short on purpose)" if _is_partial(args.path) else ""
+    print(f"{args.path}: {info['total_episodes']} episodes, {info['total_frames']} frames{partial}")
     return 0
+
+
+def _is_partial(path: Path) -> bool:
+    from . import schema
+    from ._io import DatasetError, read_json
+
+    try:
+        meta = read_json(Path(path) / schema.FLYWHEEL_META_PATH, allow_inf=True)
+    except DatasetError:
+        return False
+    return isinstance(meta, dict) and meta.get("partial") is True

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from . import schema
 from ._arrow import column_to_numpy
 from ._io import DatasetError, read_json
+from .paths import check_template, resolve_inside
 from .staging import staged_keys
 
 # Data files kept open by a reader (sequential reading needs one, random sampling gains from a few); the
@@ -39,7 +40,13 @@ def open(path: str | os.PathLike) -> "Dataset":  # noqa: A001 - the contract's n
 
 
 def read_info(root: Path) -> dict[str, Any]:
-    """info.json of a finished dataset, checked; explains an unfinished or foreign folder."""
+    """info.json of a finished dataset, checked; explains an unfinished or foreign folder.
+
+    Checked because everything else trusts it: field types (``total_episodes: "40"`` is a wrong type, not
+    a count), the path templates (``paths.check_template``: no ``../``, no absolute path, no attribute or
+    index access in the ``str.format`` fields), the features, and that every number is finite.
+    """
+    root = Path(root)
     if not root.exists():
         raise DatasetError(root, "no such folder")
     if not root.is_dir():
@@ -49,15 +56,16 @@ def read_info(root: Path) -> dict[str, Any]:
         if (root / schema.SPEC_PATH).exists():
             try:
                 n = len(staged_keys(root))
-            except DatasetError:
+            except (DatasetError, OSError):
                 n = "some"
             raise DatasetError(
                 info_path,
-                f"missing: this is an unfinished flywheel dataset ({n} episodes staged); "
-                "finish it with flywheel.datasets.finalize(path) or `flywheel collect --resume`",
+                f"missing: this is an unfinished flywheel dataset ({n} episodes staged); resume the run that "
+                f"wrote it with `flywheel collect ... --out {root} --resume` (same options), or, to finish it "
+                f"short on purpose, `flywheel dataset finalize --allow-partial {root}`",
             )
         raise DatasetError(info_path, "missing: not a dataset (no meta/info.json)")
-    info = read_json(info_path)
+    info = read_json(resolve_inside(root, schema.INFO_PATH))
     if not isinstance(info, dict):
         raise DatasetError(info_path, "not a JSON object")
     version = info.get("codebase_version")
@@ -66,6 +74,9 @@ def read_info(root: Path) -> dict[str, Any]:
     for key in ("features", "fps", "total_episodes", "total_frames", "data_path"):
         if key not in info:
             raise DatasetError(info_path, f"required key {key!r} is missing")
+    check_info_types(info_path, info)
+    check_template(info_path, "data_path", info["data_path"])
+    check_template(info_path, "video_path", info.get("video_path"))
     for name, ft in info["features"].items():
         try:
             if not isinstance(ft, dict):
@@ -75,6 +86,52 @@ def read_info(root: Path) -> dict[str, Any]:
         except ValueError as err:
             raise DatasetError(info_path, str(err)) from None
     return info
+
+
+# info.json fields: (type check, what it must be); absent optional fields are not checked here
+def _INT(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+_INFO_TYPES = {
+    "fps": (lambda v: _INT(v) and v > 0, "a positive integer"),
+    "total_episodes": (lambda v: _INT(v) and v >= 0, "an integer >= 0"),
+    "total_frames": (lambda v: _INT(v) and v >= 0, "an integer >= 0"),
+    "total_tasks": (lambda v: _INT(v) and v >= 0, "an integer >= 0"),
+    "chunks_size": (lambda v: _INT(v) and v > 0, "a positive integer"),
+    "data_files_size_in_mb": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, "a number > 0"),
+    "video_files_size_in_mb": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, "a number > 0"),
+    "robot_type": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "splits": (lambda v: isinstance(v, dict), "an object"),
+    "features": (lambda v: isinstance(v, dict) and bool(v), "a non-empty object"),
+}
+
+
+def check_info_types(info_path: Path, info: dict[str, Any]) -> None:
+    """Every known field of info.json has the type LeRobot writes; DatasetError naming the first that does not."""
+    for key, (ok, what) in _INFO_TYPES.items():
+        if key in info and not ok(info[key]):
+            raise DatasetError(info_path, f"{key} must be {what}, got {info[key]!r} ({type(info[key]).__name__})")
+
+
+def check_stats(path: Path, stats: Any) -> dict[str, dict[str, Any]]:
+    """stats.json as read: an object of features, each an object of numbers or lists of numbers, all finite.
+
+    (read_json already refuses NaN/Infinity tokens; this catches strings, nulls and other wrong types.)
+    """
+    if not isinstance(stats, dict):
+        raise DatasetError(path, "not a JSON object")
+    for name, st in stats.items():
+        if not isinstance(st, dict):
+            raise DatasetError(path, f"{name}: statistics must be an object, got {type(st).__name__}")
+        for key, value in st.items():
+            try:
+                arr = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise DatasetError(path, f"{name}.{key} must be a number or a (nested) list of numbers, got {value!r:.60}") from None
+            if not np.isfinite(arr).all():
+                raise DatasetError(path, f"{name}.{key} holds NaN/inf: every statistic must be finite")
+    return stats
 
 
 class Dataset:
@@ -98,7 +155,7 @@ class Dataset:
         self._files: OrderedDict[str, pq.ParquetFile] = OrderedDict()
         self._data_rels, self._ep_file, self._ep_rg = self._check_data_files()
         fw = self.root / schema.FLYWHEEL_META_PATH
-        self.flywheel: dict[str, Any] = read_json(fw) if fw.exists() else {}
+        self.flywheel: dict[str, Any] = read_json(resolve_inside(self.root, fw.relative_to(self.root)), allow_inf=True) if fw.exists() else {}
         self._rows = np.arange(self._all_episodes.num_rows)
 
     # ---- loading and checks -------------------------------------------------------------------
@@ -109,9 +166,11 @@ class Dataset:
             raise DatasetError(folder, "no episode metadata files (meta/episodes/chunk-*/file-*.parquet)")
         tables = []
         for p in paths:
+            resolve_inside(self.root, p.relative_to(self.root))
             try:
                 names = pq.read_schema(p).names
-                tables.append(pq.read_table(p, columns=[c for c in names if not c.startswith("stats/")]))
+                tables.append(pq.read_table(p, columns=[c for c in names if not c.startswith("stats/")],
+                                            page_checksum_verification=True))
             except Exception as err:
                 raise DatasetError(p, f"truncated or corrupt Parquet file ({err})") from None
         table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
@@ -132,9 +191,9 @@ class Dataset:
         return table
 
     def _load_tasks(self) -> list[str]:
-        path = self.root / schema.TASKS_PATH
+        path = resolve_inside(self.root, schema.TASKS_PATH)
         try:
-            t = pq.read_table(path)
+            t = pq.read_table(path, page_checksum_verification=True)
         except FileNotFoundError:
             raise DatasetError(path, "file is missing") from None
         except Exception as err:
@@ -192,11 +251,11 @@ class Dataset:
                 raise DatasetError(self.root / rel, f"row group {ep_rg[i]} does not hold episode {i} ({lengths[i]} frames)")
 
     def _open_file(self, rel: str) -> pq.ParquetFile:
-        path = self.root / rel
+        path = resolve_inside(self.root, rel)
         if not path.exists():
             raise DatasetError(path, "data file is missing (meta/episodes references it)")
-        try:
-            return pq.ParquetFile(path)
+        try:  # page checksums (written by flywheel, absent from some other writers' files) are verified
+            return pq.ParquetFile(path, page_checksum_verification=True)
         except Exception as err:
             raise DatasetError(path, f"truncated or corrupt Parquet file ({err})") from None
 
@@ -244,7 +303,8 @@ class Dataset:
 
     @property
     def stats(self) -> dict[str, dict[str, np.ndarray]]:
-        raw = read_json(self.root / schema.STATS_PATH)
+        path = resolve_inside(self.root, schema.STATS_PATH)
+        raw = check_stats(path, read_json(path))
         return {k: {s: np.asarray(v) for s, v in d.items()} for k, d in raw.items()}
 
     def __repr__(self) -> str:

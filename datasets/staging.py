@@ -22,7 +22,8 @@ from typing import Any, Mapping
 import pyarrow.parquet as pq
 
 from . import schema
-from ._io import TMP_PREFIX, DatasetError, read_json, write_json_atomic
+from ._io import TMP_PREFIX, DatasetError, environment_error, nonfinite_field, read_json, write_json_atomic
+from .lock import LOCK_NAME
 
 _SPEC_FORMAT = "flywheel-staging"
 
@@ -82,6 +83,16 @@ def create_dataset(
         json.dumps(flywheel_meta)
     except (TypeError, ValueError) as err:
         raise ValueError(f"flywheel_meta must be JSON-serialisable: {err}") from None
+    bad = nonfinite_field(flywheel_meta, allow_inf=True)
+    if bad is not None:  # NaN in a spec or config is a mistake; inf is an unbounded limit
+        raise ValueError(f"flywheel_meta.{bad[0]} is {bad[1]}: a number in the dataset's metadata is NaN")
+    try:
+        _create(root, features, fps, robot_type, task, flywheel_meta, resume)
+    except OSError as err:
+        raise environment_error(err, root, "create the dataset folder") from None
+
+
+def _create(root: Path, features, fps: int, robot_type: str, task: str, flywheel_meta: Mapping, resume: bool) -> None:
     full = schema.full_features(features)
     spec = {
         "format": _SPEC_FORMAT,
@@ -96,10 +107,8 @@ def create_dataset(
     spec = json.loads(json.dumps(spec))  # normalise tuples to lists, as it will read back
 
     if (root / schema.INFO_PATH).exists():
-        raise ValueError(
-            f"{root} already holds a finished dataset ({schema.INFO_PATH} exists); "
-            "write to a new folder" + (" - there is nothing to resume" if resume else "")
-        )
+        raise ValueError(f"{root} already holds a finished dataset ({schema.INFO_PATH} exists); "
+                         "write to a new folder" + (_finished_note(root) if resume else ""))
     spec_path = root / schema.SPEC_PATH
     if spec_path.exists():
         if not resume:
@@ -123,14 +132,29 @@ def create_dataset(
     (root / schema.STAGING_DIR).mkdir(parents=True, exist_ok=True)
     meta = {"flywheel_format": schema.FLYWHEEL_FORMAT, "code_version": _code_version()}
     meta.update(json.loads(json.dumps(flywheel_meta)))
-    write_json_atomic(root / schema.FLYWHEEL_META_PATH, meta)
-    write_json_atomic(spec_path, spec)  # last: the marker only appears once the folder is usable
+    write_json_atomic(root / schema.FLYWHEEL_META_PATH, meta, allow_inf=True)
+    write_json_atomic(spec_path, spec, allow_inf=True)  # last: the marker only appears once the folder is usable
+
+
+def _finished_note(root: Path) -> str:
+    """Why a finished dataset cannot be resumed, saying so when it was finished short on purpose."""
+    try:
+        meta = read_json(root / schema.FLYWHEEL_META_PATH, allow_inf=True)
+    except DatasetError:
+        meta = {}
+    if isinstance(meta, dict) and meta.get("partial") is True:
+        return (f" - it was finalized short on purpose ({meta.get('kept_episodes')} of "
+                f"{meta.get('requested_episodes')} episodes, --allow-partial) and cannot be resumed")
+    return " - there is nothing to resume"
 
 
 def _empty_or_interrupted_create(root: Path) -> bool:
     """True for an empty folder, or one holding only what an interrupted ``create_dataset`` leaves
-    (an empty staging/ and meta/flywheel.json): nothing of value to protect, so creating may proceed."""
+    (an empty staging/ and meta/flywheel.json), or the writer's lock file: nothing of value to protect,
+    so creating may proceed."""
     for p in root.iterdir():
+        if p.name == LOCK_NAME:
+            continue
         if p.name == schema.STAGING_DIR and p.is_dir() and not any(p.iterdir()):
             continue
         if p.name == "meta" and p.is_dir() and all(
@@ -154,7 +178,7 @@ def read_spec(root: str | os.PathLike) -> dict[str, Any]:
         if (root / schema.INFO_PATH).exists():
             raise DatasetError(path, "dataset is already finished (meta/info.json exists); nothing is staged")
         raise DatasetError(root, "not a flywheel dataset (no staging/spec.json, no meta/info.json); call create_dataset first")
-    spec = read_json(path)
+    spec = read_json(path, allow_inf=True)
     if not isinstance(spec, dict) or spec.get("format") != _SPEC_FORMAT:
         raise DatasetError(path, "not a flywheel staging spec")
     if spec.get("flywheel_format") != schema.FLYWHEEL_FORMAT:

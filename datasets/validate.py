@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from . import png, schema
 from ._arrow import as_matrix, column_to_numpy
 from ._io import DatasetError, read_json
+from .paths import resolve_inside
 from .reader import read_info
 from .staging import read_staging_footer, staging_files
 
@@ -47,8 +48,21 @@ class _Report:
         self.problems: list[Problem] = []
 
     def add(self, rel: str | Path, message: str) -> None:
-        path = Path(rel)
-        self.problems.append(Problem(path if path.is_absolute() else self.root / path, message))
+        """``rel`` is a str relative to the dataset root, or a Path that already includes the root (as globbed).
+
+        Telling them apart by type, not by ``is_absolute()``, is what keeps a relative dataset path from
+        being printed doubled (``ds/ds/meta/...``).
+        """
+        self.problems.append(Problem(rel if isinstance(rel, Path) else self.root / rel, message))
+
+    def inside(self, rel: str | Path) -> bool:
+        """Whether ``rel`` stays inside the dataset folder (symlinks resolved); reports it if not."""
+        try:
+            resolve_inside(self.root, rel.relative_to(self.root) if isinstance(rel, Path) else rel)
+        except DatasetError as err:
+            self.problems.append(Problem(err.path, err.message))
+            return False
+        return True
 
 
 def validate(path: str | os.PathLike) -> list[Problem]:
@@ -87,13 +101,17 @@ def _check_info(info: dict, rep: _Report) -> None:
             rep.add(rel, f"feature {name!r} must be {want['dtype']}{want['shape']}, is {ft.get('dtype')}{ft.get('shape')}")
     if info.get("data_path") not in (None, schema.DATA_PATH):
         rep.add(rel, f"data_path is {info['data_path']!r}, expected {schema.DATA_PATH!r}")
+    if info.get("video_path") not in (None, schema.VIDEO_PATH):
+        rep.add(rel, f"video_path is {info['video_path']!r}, expected {schema.VIDEO_PATH!r} or null")
 
 
 # ---- meta/tasks.parquet ----------------------------------------------------------------------------
 def _check_tasks(root: Path, info: dict, rep: _Report) -> list[str]:
     rel = schema.TASKS_PATH
+    if not rep.inside(rel):
+        return []
     try:
-        t = pq.read_table(root / rel)
+        t = pq.read_table(root / rel, page_checksum_verification=True)
     except FileNotFoundError:
         rep.add(rel, "file is missing")
         return []
@@ -161,13 +179,16 @@ def _check_episodes(root: Path, info: dict, tasks: list[str], rep: _Report) -> _
     prev_to = 0
     data_order_reported = False
     for p in paths:
+        if not rep.inside(p):
+            return None
         try:
             names = pq.read_schema(p).names
             missing = [c for c in _EPISODE_COLUMNS if c not in names]
             if missing:
                 rep.add(p, f"missing column(s) {missing}")
                 return None
-            t = pq.read_table(p, columns=list(_LIGHT_COLUMNS) + ["tasks", _META_CHUNK, _META_FILE])
+            # the stats/* columns are read too, only to verify their pages' checksums
+            t = pq.read_table(p, page_checksum_verification=True)
         except Exception as err:
             rep.add(p, f"truncated or corrupt Parquet file ({err})")
             return None
@@ -227,7 +248,7 @@ def _episode_rows(paths: list[Path]):
     read again one episodes file at a time."""
     cols = ["episode_index", "length", "dataset_from_index", "terminated", "truncated"]
     for p in paths:
-        t = pq.read_table(p, columns=cols)
+        t = pq.read_table(p, columns=cols, page_checksum_verification=True)
         yield from zip(*(t.column(c).to_numpy(zero_copy_only=False).tolist() for c in cols))
 
 
@@ -264,11 +285,13 @@ def _check_data(root: Path, info: dict, features: dict, eps: _EpisodesSummary, r
 
 def _open_data_file(root: Path, run: _DataRun, n_episodes: int, present: set[str], want_schema, rep: _Report) -> pq.ParquetFile | None:
     rel = run.rel
+    if not rep.inside(rel):
+        return None
     if rel not in present:
         rep.add(rel, f"data file is missing (episodes {run.first}..{run.first + run.count - 1} point to it)")
         return None
-    try:
-        pf = pq.ParquetFile(root / rel)
+    try:  # page checksums are verified as each row group is read (a flipped bit in a data page is reported)
+        pf = pq.ParquetFile(root / rel, page_checksum_verification=True)
     except Exception as err:
         rep.add(rel, f"truncated or corrupt Parquet file ({err})")
         return None
@@ -351,8 +374,12 @@ def _check_episode_rows(rel, ep, table, features, fps, n_tasks, sums, rep: _Repo
 # ---- meta/stats.json -------------------------------------------------------------------------------
 def _check_stats(root: Path, info: dict, features: dict, sums: dict | None, rep: _Report) -> None:
     rel = schema.STATS_PATH
+    if not rep.inside(rel):
+        return
     try:
         stats = read_json(root / rel)
+        if not isinstance(stats, dict):
+            raise DatasetError(root / rel, "not a JSON object")
     except DatasetError as err:
         rep.add(rel, err.message)
         return
@@ -366,17 +393,16 @@ def _check_stats(root: Path, info: dict, features: dict, sums: dict | None, rep:
         if missing:
             rep.add(rel, f"{name}: missing {missing}")
             continue
-        arrs = {k: np.asarray(v, dtype=np.float64) for k, v in st.items() if k in schema.STAT_KEYS}
+        arrs = _stat_arrays(name, st, rep)
+        if arrs is None:
+            continue
         shape = schema.stat_shape(ft)
         wrong = [k for k in schema.STAT_KEYS if k != "count" and arrs[k].shape != shape]
         if wrong:
             rep.add(rel, f"{name}: {wrong} should have shape {list(shape)}")
             continue
-        if arrs["count"].shape != (1,) or int(arrs["count"][0]) != total:
+        if arrs["count"].shape != (1,) or arrs["count"][0] != total:
             rep.add(rel, f"{name}: count is {st['count']}, expected [{total}] (total_frames)")
-        if not all(np.isfinite(arrs[k]).all() for k in schema.STAT_KEYS):
-            rep.add(rel, f"{name}: statistics contain NaN/inf")
-            continue
         chain = ["min"] + list(schema.QUANTILE_KEYS) + ["max"]
         tol = 1e-6 * (1 + np.abs(arrs["max"]) + np.abs(arrs["min"]))
         if any((arrs[a] > arrs[b] + tol).any() for a, b in zip(chain, chain[1:])):
@@ -390,6 +416,25 @@ def _check_stats(root: Path, info: dict, features: dict, sums: dict | None, rep:
                 rep.add(rel, f"{name}: min/max do not match the data")
             elif not np.allclose(arrs["mean"], mean, rtol=1e-5, atol=1e-6):
                 rep.add(rel, f"{name}: mean does not match the data")
+
+
+def _stat_arrays(name: str, st: Any, rep: _Report) -> dict[str, np.ndarray] | None:
+    """One feature's statistics as float64 arrays; each wrong type or NaN/inf reported with its field."""
+    rel = schema.STATS_PATH
+    if not isinstance(st, dict):
+        rep.add(rel, f"{name}: statistics must be an object, got {type(st).__name__}")
+        return None
+    arrs = {}
+    for k in schema.STAT_KEYS:
+        try:
+            arrs[k] = np.asarray(st[k], dtype=np.float64)
+        except (TypeError, ValueError):
+            rep.add(rel, f"{name}.{k} must be a list of numbers, got {st[k]!r:.60}")
+            continue
+        if not np.isfinite(arrs[k]).all():
+            rep.add(rel, f"{name}.{k} holds NaN/inf: every statistic must be finite")
+            arrs.pop(k)
+    return arrs if len(arrs) == len(schema.STAT_KEYS) else None
 
 
 # ---- unfinished datasets ---------------------------------------------------------------------------

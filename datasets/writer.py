@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from . import png, schema
 from ._io import DatasetError, commit, tmp_path_for
+from .paths import resolve_inside
 from .staging import read_spec
 
 
@@ -40,6 +41,7 @@ class StagingWriter:
         if (self.root / schema.INFO_PATH).exists():
             raise DatasetError(self.root / schema.INFO_PATH, "dataset is already finished; it cannot take more episodes")
         self.spec = read_spec(self.root)
+        resolve_inside(self.root, schema.STAGING_DIR)  # never write staging files outside the dataset
         if not isinstance(episodes_per_file, int) or episodes_per_file < 1:
             raise ValueError("episodes_per_file must be a positive int")
         self.worker = str(worker)
@@ -106,7 +108,9 @@ class StagingWriter:
         tmp = tmp_path_for(final)
         metas = [m for _, m in self._buffer]
         file_schema = self._schema.with_metadata({schema.STAGING_META_KEY: json.dumps(metas).encode()})
-        with pq.ParquetWriter(tmp, file_schema, compression="snappy") as w:
+        # page checksums: a bit flipped on disk is caught when the finaliser reads the episode back, instead
+        # of being copied into the finished dataset under a fresh, valid checksum
+        with pq.ParquetWriter(tmp, file_schema, compression="snappy", write_page_checksum=True) as w:
             for table, _ in self._buffer:
                 w.write_table(table.replace_schema_metadata(file_schema.metadata), row_group_size=max(1, table.num_rows))
         commit(tmp, final)

@@ -13,13 +13,14 @@ symlink loop) becomes a ``DatasetIOError``: one line naming the path and what to
 """
 from __future__ import annotations
 
-import errno as errno_mod
 import json
 import math
 import os
 import uuid
 from pathlib import Path
 from typing import Any
+
+from flywheel.oserrors import explain, failed_path
 
 TMP_PREFIX = ".tmp-"
 
@@ -41,39 +42,12 @@ class DatasetIOError(DatasetError):
         super().__init__(path, message)
 
 
-# errno -> (what happened, what to do)
-_ENVIRONMENT = {
-    errno_mod.ENOSPC: ("no space left on the device", "free some space (or use another disk) and run the command again"),
-    errno_mod.EDQUOT: ("disk quota exceeded", "free some space within your quota and run the command again"),
-    errno_mod.EROFS: ("the file system is read-only", "use a folder on a writable file system"),
-    errno_mod.EACCES: ("permission denied", "fix the folder's permissions or use a folder you can write to"),
-    errno_mod.EPERM: ("operation not permitted", "fix the folder's permissions or use a folder you can write to"),
-    errno_mod.ENOTDIR: ("a part of the path is a file, not a folder", "use a path whose parents are folders"),
-    errno_mod.ELOOP: ("too many levels of symbolic links (a symlink loop)", "remove the symlink loop or use another path"),
-    errno_mod.EISDIR: ("a folder is where a file should be", "remove or rename that folder"),
-    errno_mod.ENAMETOOLONG: ("the file name is too long", "use a shorter path"),
-    errno_mod.EIO: ("input/output error from the device", "check the disk, then run the command again"),
-}
-
-
 def environment_error(err: OSError, path: str | os.PathLike, doing: str, note: str = "") -> DatasetIOError:
-    """``err`` as one clear line: ``PATH: cannot DOING: what happened; what to do[; note]``.
-
-    The path is the one the OS named if it named one (more precise than the caller's), else ``path``.
-    """
-    code = getattr(err, "errno", None)
-    where = err.filename if isinstance(getattr(err, "filename", None), (str, bytes, os.PathLike)) else path
-    if isinstance(where, bytes):
-        where = os.fsdecode(where)
-    what, todo = _ENVIRONMENT.get(code, (None, None))
-    if what is None:
-        detail = err.strerror or str(err) or type(err).__name__
-        message = f"cannot {doing}: {detail}"
-    else:
-        message = f"cannot {doing}: {what}; {todo}"
+    """``err`` as one clear line: ``PATH: cannot DOING: what happened; what to do[; note]`` (see flywheel.oserrors)."""
+    message = explain(err, doing)
     if note:
         message += f"; {note}"
-    return DatasetIOError(where, message, code)
+    return DatasetIOError(failed_path(err, path), message, getattr(err, "errno", None))
 
 
 def tmp_path_for(path: Path) -> Path:

@@ -18,7 +18,12 @@ from urllib.parse import urlparse
 
 
 class PoolError(RuntimeError):
-    """The pool cannot go on (workers cannot start, too many restarts, a task raised)."""
+    """The pool cannot go on (workers cannot start, too many restarts, a task raised). ``cause`` is the worker's
+    own exception when one is known (an OSError from a full disk, say), so the caller can say what to do."""
+
+    def __init__(self, message: str, cause: BaseException | None = None):
+        super().__init__(message)
+        self.cause = cause
 
 
 @dataclass
@@ -188,7 +193,9 @@ class ActorPool:
                     events.append(self._died(self.slots[task.slot], err))
                     continue
                 except self.ray.exceptions.RayTaskError as err:
-                    raise PoolError(f"worker {self.slots[task.slot].name} failed: {_error_text(err)}") from None
+                    cause = getattr(err, "cause", None)
+                    raise PoolError(f"worker {self.slots[task.slot].name} failed: {_error_text(err)}",
+                                    cause if isinstance(cause, BaseException) else None) from None
                 self._finish(task, value)
                 if task.kind != "ping":
                     events.append(Event("result", task.slot, task, value))

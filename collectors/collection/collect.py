@@ -28,6 +28,7 @@ from flywheel.collectors.collection.config import CollectConfig, CollectError, C
 from flywheel.collectors.collection.driver import drive, flush_workers, worker_figures
 from flywheel.collectors.collection.ledger import DURABLE, EpisodeLedger
 from flywheel.collectors.collection.plan import RunPlan, check_resume, plan_run, relabeled
+from flywheel.datasets.lock import DatasetLock
 
 
 def collect(config: CollectConfig | str, *args: Any, callback: Callable[[dict[str, Any]], None] | None = None,
@@ -55,9 +56,6 @@ def collect(config: CollectConfig | str, *args: Any, callback: Callable[[dict[st
     plan = plan_run(config)
     out = Path(config.out)
 
-    from flywheel.datasets import create_dataset
-    from flywheel.datasets.staging import scan_staging
-
     address = config.address or os.environ.get("RAY_ADDRESS") or None
     if address:  # fail fast, before touching the output folder (checked even if Ray is already up here)
         try:
@@ -65,14 +63,35 @@ def collect(config: CollectConfig | str, *args: Any, callback: Callable[[dict[st
         except (ConnectionError, ValueError) as err:
             raise CollectError(str(err)) from None
 
-    from flywheel.datasets import schema
+    created = CreatedFolder(out)  # before the lock, which creates the folder
+    lock = DatasetLock(out, f"flywheel collect{' --resume' if config.resume else ''}", create=True)
+    try:
+        lock.acquire()
+    except ValueError as err:  # another writer holds it, or the folder cannot be made
+        raise CollectError(str(err)) from None
+    try:
+        run = _start(config, plan, out, created, lock, address, t_start)
+        try:
+            run.execute(address, callback)
+        finally:
+            run.close()
+        return run.finish()
+    finally:
+        lock.release()
+        created.undo_if_empty()
+
+
+def _start(config: CollectConfig, plan: RunPlan, out: Path, created: "CreatedFolder", lock, address: str | None,
+           t_start: float) -> "_Run":
+    """Under the dataset's lock: check a resume, create or reopen the dataset, start (or join) Ray if work is left."""
+    from flywheel.datasets import create_dataset, schema
+    from flywheel.datasets.staging import scan_staging
 
     if config.resume and (out / schema.SPEC_PATH).exists():
         try:
             check_resume(out, plan)
         except ValueError as err:
             raise CollectError(str(err)) from None
-    created = CreatedFolder(out)
     try:
         create_dataset(out, features=plan.features, fps=plan.fps, robot_type=plan.robot_type, task=plan.task_string,
                        flywheel_meta=plan.flywheel_meta, resume=config.resume)
@@ -88,11 +107,7 @@ def collect(config: CollectConfig | str, *args: Any, callback: Callable[[dict[st
         except Exception as err:
             created.undo()
             raise CollectError(f"cannot start or join Ray: {err}") from None
-    try:
-        run.execute(address, callback)
-    finally:
-        run.close()
-    return run.finish()
+    return run
 
 
 class _Run:
@@ -137,7 +152,13 @@ class _Run:
                                      desc=f"collect {config.task}")
             drive(self.pool, ledger, self.progress, callback, seed0=int(config.seed))
         except actor_pool.PoolError as err:
+            flush_workers(self.pool, ledger)
             self._record(interrupted=False, error=str(err))
+            if isinstance(err.cause, OSError):  # the machine, not the input: say what to do, keep it resumable
+                from flywheel.oserrors import one_line
+
+                raise CollectError(f"{one_line(err.cause, self.out)} (a worker writing {self.out} stopped; the dataset "
+                                   f"is unfinished and resumable with --resume)") from None
             raise CollectError(str(err)) from None
         except KeyboardInterrupt:
             flush_workers(self.pool, ledger)
@@ -233,31 +254,34 @@ class _Run:
 
 
 class CreatedFolder:
-    """Remembers whether this call created the dataset folder, to undo it if Ray cannot start."""
+    """What this run created in the dataset folder, so a run that cannot start removes exactly that and nothing else
+    (never a file or folder that was there before it)."""
 
     def __init__(self, out: Path):
         from flywheel.datasets import schema
 
         self.out = out
         self.root_existed = out.exists()
-        self.spec_existed = (out / schema.SPEC_PATH).exists()
+        self._files = [out / rel for rel in (schema.SPEC_PATH, schema.FLYWHEEL_META_PATH) if not (out / rel).exists()]
+        self._dirs = [out / rel for rel in (schema.STAGING_DIR, "meta") if not (out / rel).exists()]
 
     def undo(self) -> None:
-        from flywheel.datasets import schema
+        """Ray could not start: remove the files and folders this run created, unless episodes were staged."""
         from flywheel.datasets.staging import staging_files
 
-        if self.spec_existed or staging_files(self.out):
+        if staging_files(self.out):
             return
-        for rel in (schema.SPEC_PATH, schema.FLYWHEEL_META_PATH):
+        for path in self._files:
+            path.unlink(missing_ok=True)
+        for path in self._dirs:
             try:
-                (self.out / rel).unlink()
-            except FileNotFoundError:
-                pass
-        for rel in (schema.STAGING_DIR, "meta"):
-            try:
-                (self.out / rel).rmdir()
+                path.rmdir()  # only if empty
             except OSError:
                 pass
+        self.undo_if_empty()
+
+    def undo_if_empty(self) -> None:
+        """Remove the dataset folder if this run made it and nothing is in it (a run refused before it wrote)."""
         if not self.root_existed:
             try:
                 self.out.rmdir()

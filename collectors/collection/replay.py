@@ -8,6 +8,7 @@ rendered during the replay (collect fast without cameras, render only what you k
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from flywheel.collectors.collection import worker
+from flywheel.datasets.lock import DatasetLock
 
 
 class ReplayError(ValueError):
@@ -116,7 +118,16 @@ def replay(dataset: str | os.PathLike, episodes: Iterable[Any] | slice | None = 
            max_restarts: int | None = None, connect_timeout: float = 5.0,
            callback: Callable[[dict[str, Any]], None] | None = None) -> ReplayReport:
     """Re-simulate ``episodes`` (indices, slices; default all) of ``dataset``; with ``cameras`` and ``out``,
-    write a new dataset with those camera images added. Returns a `ReplayReport` (mismatches per episode)."""
+    write a new dataset with those camera images added (holding its lock from creation to finalisation).
+    Returns a `ReplayReport` (mismatches per episode)."""
+    with contextlib.ExitStack() as held:
+        return _replay(dataset, episodes, verify=verify, cameras=cameras, out=out, workers=workers, address=address,
+                       quiet=quiet, resume=resume, episodes_per_file=episodes_per_file, max_restarts=max_restarts,
+                       connect_timeout=connect_timeout, callback=callback, held=held)
+
+
+def _replay(dataset, episodes, *, verify, cameras, out, workers, address, quiet, resume, episodes_per_file,
+            max_restarts, connect_timeout, callback, held: contextlib.ExitStack) -> ReplayReport:
     t_start = time.time()
     from flywheel import datasets
     from flywheel.datasets import schema
@@ -179,6 +190,10 @@ def replay(dataset: str | os.PathLike, episodes: Iterable[Any] | slice | None = 
                                                                                 "flywheel_format", "code_version")}
             meta["config"] = dict(cfg, cameras=stored_cams + cameras)
             meta["replayed_from"] = {"dataset": str(Path(dataset).resolve()), "episodes": _ranges(indices)}
+            try:
+                held.enter_context(DatasetLock(out_path, "flywheel replay --camera", create=True))
+            except ValueError as err:  # another writer holds it, or the folder cannot be made
+                raise ReplayError(str(err)) from None
             try:
                 datasets.create_dataset(out_path, features=features, fps=ds.fps, robot_type=ds.robot_type or "unknown",
                                         task=ds.task or ds.tasks[0], flywheel_meta=json.loads(json.dumps(meta)),

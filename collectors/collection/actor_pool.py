@@ -323,13 +323,13 @@ def connect(address: str | None, *, workers: int, quiet: bool = True, timeout: f
     """
     import logging
 
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if not address:
-        enable_local_token_auth()
     import ray
 
     if ray.is_initialized():
         return False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if not address:
+        enable_local_token_auth()
     kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     if address:
         check_address(address, timeout)

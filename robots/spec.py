@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flywheel.canonical import END_EFFECTORS as CANONICAL_END_EFFECTORS
+from flywheel.canonical import HANDS
+
 KINDS = ("humanoid", "arm", "quadruped", "hand", "mobile")
-CANONICAL_END_EFFECTORS = ("right_hand", "left_hand", "right_foot", "left_foot")
-HANDS = ("right_hand", "left_hand")
 MODEL_SCHEMES = ("pybullet_data://", "flywheel://")
 
 

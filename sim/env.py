@@ -13,7 +13,8 @@ import numpy as np
 import pybullet as p
 
 from flywheel import robots as robot_registry
-from flywheel.robots.spec import HANDS, Camera, RobotSpec
+from flywheel.canonical import EE_ACTION_WIDTH, EE_OBS_WIDTH, HANDS
+from flywheel.robots.spec import Camera, RobotSpec
 from flywheel.sim import transforms as tf
 from flywheel.sim.camera import CameraRig
 from flywheel.sim.robot import Robot
@@ -22,8 +23,6 @@ from flywheel.sim.tasks import make_task
 from flywheel.sim.tasks.base import Task
 
 CONTROL_MODES = ("joint_pos", "ee_delta")
-EE_OBS_WIDTH = 8  # x y z qx qy qz qw gripper, per canonical hand
-EE_ACTION_WIDTH = 7  # dx dy dz droll dpitch dyaw gripper, per canonical hand
 EE_DELTA_LIMITS = np.array([0.05, 0.05, 0.05, 0.25, 0.25, 0.25], dtype=np.float32)  # metres, radians per step
 
 

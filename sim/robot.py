@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import pybullet as p
 
-from flywheel.robots.spec import HANDS, RobotSpec, SpecError
+from flywheel.canonical import HANDS
+from flywheel.robots.spec import RobotSpec, SpecError
 from flywheel.sim import transforms as tf
 from flywheel.sim.scene import Scene
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from flywheel.robots.spec import HANDS
+from flywheel.canonical import EE_ACTION_WIDTH, HANDS
 from flywheel.sim import transforms as tf
-from flywheel.sim.env import EE_ACTION_WIDTH, EE_DELTA_LIMITS
+from flywheel.sim.env import EE_DELTA_LIMITS
 
 
 class _ExpertBase:

@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 import pybullet as p
 
+from flywheel.canonical import ee_obs_offset
 from flywheel.sim import transforms as tf
 from flywheel.sim.registration import EPISODE_STEPS
 from flywheel.sim.tasks.base import StepResult, Task, TaskNotApplicable, box_space
@@ -172,10 +173,10 @@ class PickPlaceTask(Task):
 
     # ---- scoring -----------------------------------------------------------------------------
     def evaluate(self, obs) -> StepResult:
-        slot = 0 if self.hand == "right_hand" else 1
+        o = ee_obs_offset(self.hand)
         cube = obs["env_state"][:3]
         to_goal = float(np.linalg.norm(cube - obs["goal"]))
-        to_cube = float(np.linalg.norm(obs["ee"][slot * 8:slot * 8 + 3] - cube))
+        to_cube = float(np.linalg.norm(obs["ee"][o:o + 3] - cube))
         success = to_goal < self.success_distance
         return StepResult(reward=-(to_goal + 0.5 * to_cube), success=success)
 

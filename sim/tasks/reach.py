@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from flywheel.canonical import ee_obs_offset
 from flywheel.sim import transforms as tf
 from flywheel.sim.registration import EPISODE_STEPS
 from flywheel.sim.tasks.base import StepResult, Task, TaskNotApplicable, box_space
@@ -46,8 +47,8 @@ class ReachTask(Task):
         return {"goal": self._goal_base}
 
     def evaluate(self, obs) -> StepResult:
-        slot = 0 if self.hand == "right_hand" else 1
-        dist = float(np.linalg.norm(obs["ee"][slot * 8:slot * 8 + 3] - obs["goal"]))
+        o = ee_obs_offset(self.hand)
+        dist = float(np.linalg.norm(obs["ee"][o:o + 3] - obs["goal"]))
         return StepResult(reward=-dist, success=dist < self.success_distance)
 
     def describe(self) -> str:

@@ -10,6 +10,7 @@ import fnmatch
 import hashlib
 import math
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,15 @@ class FrictionOverride:
 
 
 @dataclass(frozen=True)
+class Balance:
+    """How a floating-base robot leans against a fall while standing (its whole-body balance settings): joint
+    target change per radian of base tilt at the ankles (hips: half), and per rad/s of tilt rate."""
+
+    ankle_gain: float = 0.6
+    ankle_damping: float = 0.08
+
+
+@dataclass(frozen=True)
 class RobotSpec:
     name: str
     model: str
@@ -118,7 +128,7 @@ class RobotSpec:
     model_format: str = "urdf"  # urdf | mjcf, inferred from the model's extension
     model_body: str | None = None  # MJCF files hold several bodies: the one that is the robot
     description: str = ""
-    expert: dict[str, dict[str, float]] = field(default_factory=dict)  # per task: scripted-expert parameters
+    balance: Balance = Balance()  # floating-base robots: standing balance gains
     source: str | None = None  # the spec file it was loaded from
 
     # ---- derived views -------------------------------------------------------------------------
@@ -169,7 +179,7 @@ def resolve_model_path(model: str, source: str | Path | None) -> Path:
 
 
 # ---- loading and validation ------------------------------------------------------------------------
-_TOP_FIELDS = {f.name for f in dataclasses.fields(RobotSpec)} - {"source", "model_format"} | {"format"}
+_TOP_FIELDS = {f.name for f in dataclasses.fields(RobotSpec)} - {"source", "model_format"} | {"format", "expert"}
 
 
 def _tuple_of_floats(value: Any, n: int | None, source: Any, name: str) -> tuple[float, ...]:
@@ -362,21 +372,33 @@ def spec_from_dict(data: dict[str, Any], source: str | Path | None = None) -> Ro
         model_format=fmt,
         model_body=data.get("model_body"),
         description=str(data.get("description", "")),
-        expert=_expert_params(data.get("expert", {}), source),
+        balance=_balance(data, source),
         source=str(source) if source else None,
     )
 
 
-def _expert_params(table: Any, source: Any) -> dict[str, dict[str, float]]:
-    """`[expert.<task>]` tables of numbers: robot-specific tuning of the scripted experts, kept as data."""
-    if not isinstance(table, dict):
-        raise SpecError(source, "expert", "expected tables like [expert.balance] with numeric parameters")
-    out = {}
-    for task, params in table.items():
-        if not isinstance(params, dict) or not all(isinstance(v, (int, float)) for v in params.values()):
-            raise SpecError(source, f"expert.{task}", "expected a table of numeric parameters")
-        out[task] = {k: float(v) for k, v in params.items()}
-    return out
+def _balance(data: dict[str, Any], source: Any) -> Balance:
+    """`[balance]`, or the deprecated `[expert.balance]` of older spec files (the same numbers, read as robot data)."""
+    table = data.get("balance")
+    old = data.get("expert")
+    if old is not None and old != {}:  # {}: what RobotSpec.to_dict() wrote before [balance] existed
+        if not isinstance(old, dict) or set(old) - {"balance"}:
+            raise SpecError(source, "expert", "deprecated; the only table it took, [expert.balance], is now [balance]")
+        if table is not None:
+            raise SpecError(source, "expert.balance", "deprecated and given beside [balance]; keep [balance] only")
+        warnings.warn(f"{source or '<robot spec>'}: [expert.balance] is deprecated; rename the table [balance]",
+                      FutureWarning, stacklevel=4)
+        table, prefix = old.get("balance", {}), "expert.balance."
+    else:
+        prefix = "balance."
+    if table is None:
+        return Balance()
+    balance = _build_dataclass(Balance, table, source, prefix)
+    for attr in ("ankle_gain", "ankle_damping"):
+        value = getattr(balance, attr)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SpecError(source, prefix + attr, f"expected a finite number, got {value!r}")
+    return Balance(float(balance.ankle_gain), float(balance.ankle_damping))
 
 
 def load_spec(path: str | Path) -> RobotSpec:

@@ -329,6 +329,14 @@ class Robot:
         offs = self._ee_offsets_f
         return [(_tool_point(st[4], st[5], offs[i]), np.array(st[5])) for st, i in zip(states, idx)]
 
+    def ik_chain(self, ee_name: str) -> list[_Joint]:
+        """The actuated joints from the base to this end-effector (or its spec's `ik_joints`), base first."""
+        return self._ik_chain[ee_name]
+
+    def joint_axis(self, joint_index: int) -> np.ndarray:
+        """A joint's axis as PyBullet reports it: in the child link's inertial frame."""
+        return self._joint_axis[joint_index]
+
     def ik_dofs(self, ee_name: str) -> np.ndarray:
         """Indices (into the dof vector) of the joints IK moves for this end-effector: its arm, or its leg."""
         return self._ik_cols[ee_name][1]

@@ -63,6 +63,15 @@ def register_task(name: str, *, env_id: str, max_episode_steps: int,
     return decorate
 
 
+def unregister_task(name: str) -> None:
+    """Forget task `name` and its Gymnasium id (tests, reloading a folder of user tasks)."""
+    entry = _TASKS.pop(name, None)
+    if entry is not None:
+        gym.registry.pop(entry.env_id, None)
+        if entry.task_class.registration is entry:
+            entry.task_class.registration = None
+
+
 def register_all() -> None:
     """Register the built-in tasks (and so their Gymnasium ids); `import flywheel` calls this."""
     importlib.import_module(BUILTIN_TASKS_PACKAGE)

@@ -41,6 +41,7 @@ class Controller(Protocol):
     name: str
     action_space: gym.spaces.Box
     action_names: list[str]
+    targets_depend_on_state: bool  # False: `to_joint_targets` is a pure function of the action (replay without physics)
 
     def to_joint_targets(self, action: np.ndarray, previous: np.ndarray) -> np.ndarray:
         """Joint targets for a float64 action; `previous` are the targets of the last step."""
@@ -73,6 +74,7 @@ class JointPositionController(_ControllerBase):
     """`joint_pos`: absolute joint targets (clipped to the limits), then one [0, 1] command per virtual gripper."""
 
     name = "joint_pos"
+    targets_depend_on_state = False
 
     def __init__(self, robot: Any, virtual_grippers: Sequence[str], base_pose: Callable[[], Pose],
                  fingerless_opening: Callable[[str], float] | None = None):
@@ -138,6 +140,7 @@ class EndEffectorDeltaController(_ControllerBase):
     layout of `action.ee`), turned into joint targets by one IK step per hand from the measured state."""
 
     name = "ee_delta"
+    targets_depend_on_state = True  # IK from the measured state
 
     def __init__(self, robot: Any, virtual_grippers: Sequence[str], base_pose: Callable[[], Pose],
                  fingerless_opening: Callable[[str], float] | None = None):

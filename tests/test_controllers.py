@@ -19,13 +19,14 @@ def _expert_run(env, seed: int, steps: int):
     policy = expert(env.task.name, env)
     obs, _ = env.reset(seed=seed)
     policy.reset(seed)
-    targets, commands = [], []
+    targets, commands, actions = [], [], []
     for _ in range(steps):
         action = policy.act(obs)
         obs, *_ = env.step(action)
+        actions.append(np.asarray(action, dtype=np.float32).astype(np.float64))  # what step computes from
         targets.append(env.joint_targets.copy())
-        commands.append(env.controller.hand_commands(np.asarray(action, dtype=np.float32).astype(np.float64)))
-    return targets, commands, np.concatenate(env.robot.joint_state())
+        commands.append(env.controller.hand_commands(actions[-1]))
+    return targets, commands, actions, np.concatenate(env.robot.joint_state())
 
 
 @pytest.mark.parametrize("robot,task,mode", [("panda", "pick_place", "ee_delta"), ("panda", "pick_place", "joint_pos"),
@@ -34,7 +35,9 @@ def _expert_run(env, seed: int, steps: int):
 def test_physics_replay_from_joint_targets_is_bit_identical(robot, task, mode):
     env = RobotTaskEnv(robot=robot, task=task, control_mode=mode)
     try:
-        targets, commands, end = _expert_run(env, seed=3, steps=90)
+        targets, commands, actions, end = _expert_run(env, seed=3, steps=90)
+        if not env.controller.targets_depend_on_state:  # joint_pos: the targets follow from the actions alone
+            assert all(np.array_equal(env.controller.to_joint_targets(a, None), q) for a, q in zip(actions, targets))
         env.reset(seed=3)
         for q, c in zip(targets, commands):
             env.step_joint_targets(q, c)

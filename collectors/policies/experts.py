@@ -1,8 +1,10 @@
-"""Scripted experts: inverse kinematics plus waypoints for reach and pick_place, a PD standing controller for balance.
+"""Scripted experts: waypoints for reach and pick_place, the robot's standing balance for balance.
 
-Experts read the simulator through the env (they are privileged teachers), choose an end-effector target
-with state-driven phases (so they can label any state a learned policy visits, DAgger-style), and emit the
-action in whatever control mode the env uses. `noise` perturbs the targets for diverse demonstrations.
+Experts read the simulator through the env and its `Scene` (they are privileged teachers), choose an
+end-effector target with state-driven phases (so they can label any state a learned policy visits,
+DAgger-style), and turn it into an action with the env's controller (`action_for_hand_target`), whatever
+the control mode. `noise` perturbs the targets for diverse demonstrations. Each expert registers for its
+task (`@register_expert`), so a new task and its expert need no table edited elsewhere.
 """
 from __future__ import annotations
 

@@ -24,6 +24,26 @@ from typing import Any, Iterable, Mapping
 
 import pyarrow as pa
 
+from flywheel.canonical import (
+    CANONICAL_KEYS,
+    EE_ACTION_DIM,
+    EE_ACTION_FIELDS,
+    EE_ACTION_KEY,
+    EE_MASK_DIM,
+    EE_MASK_KEY,
+    EE_OBS_DIM,
+    EE_OBS_KEY,
+    EE_POSE_FIELDS,
+    GRIPPER_CLOSED,
+    GRIPPER_OPEN,
+    canonical_features,
+    ee_action_names,
+    ee_mask_names,
+    ee_observation_names,
+    ee_slice,
+)
+from flywheel.canonical import HANDS as CANONICAL_EE
+
 # ---- format versions and paths (LeRobot v3.0) ------------------------------------------------------
 CODEBASE_VERSION = "v3.0"
 FLYWHEEL_FORMAT = 1  # version of our own files: staging/spec.json, staging parquet metadata, meta/flywheel.json
@@ -83,34 +103,8 @@ INDEX_FEATURES: dict[str, dict[str, Any]] = {
 STANDARD_FEATURES = {**STEP_FEATURES, **INDEX_FEATURES}
 
 # ---- canonical cross-embodiment end-effector space -------------------------------------------------
-CANONICAL_EE = ("right_hand", "left_hand")
-EE_POSE_FIELDS = ("x", "y", "z", "qx", "qy", "qz", "qw", "gripper")
-EE_ACTION_FIELDS = ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")
-EE_OBS_KEY = "observation.ee"
-EE_MASK_KEY = "observation.ee_mask"
-EE_ACTION_KEY = "action.ee"
-EE_OBS_DIM = len(CANONICAL_EE) * len(EE_POSE_FIELDS)  # 16
-EE_MASK_DIM = len(CANONICAL_EE)  # 2
-EE_ACTION_DIM = len(CANONICAL_EE) * len(EE_ACTION_FIELDS)  # 14
-CANONICAL_KEYS = (EE_OBS_KEY, EE_MASK_KEY, EE_ACTION_KEY)
-
-GRIPPER_OPEN = 1.0
-GRIPPER_CLOSED = 0.0
-
-
-def ee_observation_names() -> list[str]:
-    """Names of the 16 ``observation.ee`` slots: ``right_hand.x`` ... ``left_hand.gripper``."""
-    return [f"{ee}.{f}" for ee in CANONICAL_EE for f in EE_POSE_FIELDS]
-
-
-def ee_mask_names() -> list[str]:
-    """Names of the 2 ``observation.ee_mask`` slots, one per canonical end-effector."""
-    return list(CANONICAL_EE)
-
-
-def ee_action_names() -> list[str]:
-    """Names of the 14 ``action.ee`` slots: ``right_hand.dx`` ... ``left_hand.gripper``."""
-    return [f"{ee}.{f}" for ee in CANONICAL_EE for f in EE_ACTION_FIELDS]
+# Defined once for every layer in `flywheel.canonical` (imported above): CANONICAL_EE (= HANDS), EE_*_FIELDS,
+# EE_*_KEY, EE_*_DIM, CANONICAL_KEYS, GRIPPER_OPEN/CLOSED, ee_*_names(), ee_slice(), canonical_features().
 
 
 def ee_mask(present: Iterable[str]) -> list[float]:
@@ -120,22 +114,6 @@ def ee_mask(present: Iterable[str]) -> list[float]:
     if unknown:
         raise ValueError(f"unknown canonical end-effector(s) {sorted(unknown)}; expected some of {CANONICAL_EE}")
     return [1.0 if ee in present else 0.0 for ee in CANONICAL_EE]
-
-
-def ee_slice(ee: str, *, action: bool = False) -> slice:
-    """Where end-effector ``ee`` lives inside ``observation.ee`` (or ``action.ee`` with ``action=True``)."""
-    width = len(EE_ACTION_FIELDS if action else EE_POSE_FIELDS)
-    i = CANONICAL_EE.index(ee)
-    return slice(i * width, (i + 1) * width)
-
-
-def canonical_features() -> dict[str, dict[str, Any]]:
-    """The three cross-embodiment features, identical for every robot."""
-    return {
-        EE_OBS_KEY: {"dtype": "float32", "shape": [EE_OBS_DIM], "names": ee_observation_names()},
-        EE_MASK_KEY: {"dtype": "float32", "shape": [EE_MASK_DIM], "names": ee_mask_names()},
-        EE_ACTION_KEY: {"dtype": "float32", "shape": [EE_ACTION_DIM], "names": ee_action_names()},
-    }
 
 
 def joint_state_names(joints: Iterable[str]) -> list[str]:

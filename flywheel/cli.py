@@ -39,7 +39,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def compose_layers() -> None:
+    """Wire what a lower layer may use but must not import: `flywheel robots add/check` validate in the simulator
+    (`flywheel.sim.robot_checks`), while `flywheel.robots` imports neither `sim` nor PyBullet. Lazy, so
+    `flywheel --help` loads no simulator."""
+    from flywheel.robots import infer, validate
+
+    def simulation_checks(*args, **kwargs):
+        from flywheel.sim.robot_checks import simulation_checks as checks
+
+        return checks(*args, **kwargs)
+
+    def collision_lows(*args, **kwargs):
+        from flywheel.sim.collision_bounds import link_lows
+
+        return link_lows(*args, **kwargs)
+
+    validate.use_simulation_checks(simulation_checks)
+    infer.use_collision_lows(collision_lows)
+
+
 def main(argv: list[str] | None = None) -> int:
+    compose_layers()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

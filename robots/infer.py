@@ -23,7 +23,7 @@ import functools
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -951,38 +951,30 @@ def _link_lows_geometry(model: URDFModel, q_home, base_t) -> dict[str, float]:
     return out
 
 
-def link_lows(model: URDFModel, orientation, q_home, mimic, inertia_from_file: bool = True) -> tuple[dict[str, float], str]:
-    """Lowest collision point of every link (meshes included), base at the origin, in the home pose."""
-    import pybullet as p
+CollisionLows = Callable[..., dict[str, float]]
+_collision_lows: CollisionLows | None = None
 
-    cid = p.connect(p.DIRECT)
-    try:
-        body = p.loadURDF(str(model.path), [0, 0, 0], list(orientation), useFixedBase=True,
-                          flags=p.URDF_USE_INERTIA_FROM_FILE if inertia_from_file else 0, physicsClientId=cid)
-        n = p.getNumJoints(body, physicsClientId=cid)
-        info = [p.getJointInfo(body, i, physicsClientId=cid) for i in range(n)]
-        index = {ji[1].decode(): i for i, ji in enumerate(info)}
-        values = dict(q_home)
-        for follower, m in mimic.items():
-            values[follower] = m["multiplier"] * values.get(m["joint"], 0.0) + m["offset"]
-        for jn, value in values.items():
-            if jn in index and not isinstance(value, (list, tuple)):
-                p.resetJointState(body, index[jn], float(value), physicsClientId=cid)
-        out = {}
-        for link in range(-1, n):
-            name = model.root if link < 0 else info[link][12].decode()
-            if name not in model.links or not model.links[name].collisions:
-                continue
-            lo, hi = p.getAABB(body, link, physicsClientId=cid)
-            if hi[2] >= lo[2]:
-                out[name] = float(lo[2])
-        return out, "PyBullet's collision bounds in the home pose"
-    except p.error:
-        base_t = np.eye(4)
-        base_t[:3, :3] = np.array([_quat_matrix(orientation)]).reshape(3, 3)
-        return _link_lows_geometry(model, q_home, base_t), "primitive shapes (PyBullet could not load the model)"
-    finally:
-        p.disconnect(physicsClientId=cid)
+
+def use_collision_lows(fn: CollisionLows | None) -> None:
+    """Hand `infer_spec` the simulator's collision bounds (`flywheel.sim.collision_bounds.link_lows`): `robots` knows no
+    simulator (the layer rule), so whoever composes the layers passes it in; without it the primitive shapes are used."""
+    global _collision_lows
+    _collision_lows = fn
+
+
+def link_lows(model: URDFModel, orientation, q_home, mimic, inertia_from_file: bool = True) -> tuple[dict[str, float], str]:
+    """Lowest collision point of every link (meshes included when a simulator is wired in), base at the origin."""
+    if _collision_lows is not None:
+        try:
+            return _collision_lows(model, orientation, q_home, mimic, inertia_from_file), \
+                "PyBullet's collision bounds in the home pose"
+        except ValueError:
+            how = "primitive shapes (PyBullet could not load the model)"
+    else:
+        how = "primitive shapes (no simulator wired in)"
+    base_t = np.eye(4)
+    base_t[:3, :3] = np.array([_quat_matrix(orientation)]).reshape(3, 3)
+    return _link_lows_geometry(model, q_home, base_t), how
 
 
 def _quat_matrix(q) -> np.ndarray:

@@ -11,13 +11,15 @@ import hashlib
 import math
 import os
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flywheel.canonical import END_EFFECTORS as CANONICAL_END_EFFECTORS
+from flywheel.canonical import HANDS
+
 KINDS = ("humanoid", "arm", "quadruped", "hand", "mobile")
-CANONICAL_END_EFFECTORS = ("right_hand", "left_hand", "right_foot", "left_foot")
-HANDS = ("right_hand", "left_hand")
 MODEL_SCHEMES = ("pybullet_data://", "flywheel://")
 
 
@@ -95,6 +97,15 @@ class FrictionOverride:
 
 
 @dataclass(frozen=True)
+class Balance:
+    """How a floating-base robot leans against a fall while standing (its whole-body balance settings): joint
+    target change per radian of base tilt at the ankles (hips: half), and per rad/s of tilt rate."""
+
+    ankle_gain: float = 0.6
+    ankle_damping: float = 0.08
+
+
+@dataclass(frozen=True)
 class RobotSpec:
     name: str
     model: str
@@ -118,7 +129,7 @@ class RobotSpec:
     model_format: str = "urdf"  # urdf | mjcf, inferred from the model's extension
     model_body: str | None = None  # MJCF files hold several bodies: the one that is the robot
     description: str = ""
-    expert: dict[str, dict[str, float]] = field(default_factory=dict)  # per task: scripted-expert parameters
+    balance: Balance = Balance()  # floating-base robots: standing balance gains
     source: str | None = None  # the spec file it was loaded from
 
     # ---- derived views -------------------------------------------------------------------------
@@ -172,9 +183,8 @@ def resolve_model_path(model: str, source: str | Path | None) -> Path:
 # Every value is checked here, at the boundary, so a spec that loads never fails later with a traceback (or,
 # worse, runs: a NaN gain collects 0% success with exit 0). The ranges are generous sanity bounds, not tuning
 # advice: they refuse what no robot can mean (a 1e9 N motor, a 100 km tool offset), and say what to write instead.
-_TOP_FIELDS = {f.name for f in dataclasses.fields(RobotSpec)} - {"source", "model_format"} | {"format"}
+_TOP_FIELDS = {f.name for f in dataclasses.fields(RobotSpec)} - {"source", "model_format"} | {"format", "expert"}
 MAX_IMAGE_SIDE = 4096  # pixels; larger frames would exhaust memory long before they helped
-EXPERT_PARAMETERS = {"balance": {"ankle_gain": (0.0, 100.0), "ankle_damping": (0.0, 100.0)}}  # known task tunings
 
 
 def _kind_of(value: Any) -> str:
@@ -431,7 +441,7 @@ def spec_from_dict(data: dict[str, Any], source: str | Path | None = None) -> Ro
         model_format=fmt,
         model_body=None if model_body is None else _text(model_body, source, "model_body"),
         description=description,
-        expert=_expert_params(data.get("expert", {}), source),
+        balance=_balance(data, source),
         source=str(source) if source else None,
     )
 
@@ -452,18 +462,29 @@ def _camera(table: Any, source: Any, i: int) -> Camera:
     return cam
 
 
-def _expert_params(table: Any, source: Any) -> dict[str, dict[str, float]]:
-    """`[expert.<task>]` tables of numbers: robot-specific tuning of the scripted experts, kept as data."""
-    table = _table(table, source, "expert", "tables like [expert.balance] with numeric parameters")
-    out = {}
-    for task, params in table.items():
-        params = _table(params, source, f"expert.{task}", "a table of numeric parameters")
-        known = EXPERT_PARAMETERS.get(task)
-        if known is not None:
-            _check_keys(params, set(known), source, f"expert.{task}.")
-        out[task] = {k: float(_number(v, source, f"expert.{task}.{k}", "a tuning parameter",
-                                *(known[k] if known else (-1e6, 1e6)))) for k, v in params.items()}
-    return out
+def _balance(data: dict[str, Any], source: Any) -> Balance:
+    """`[balance]`, or the deprecated `[expert.balance]` of older spec files (the same numbers, read as robot data)."""
+    table = data.get("balance")
+    old = data.get("expert")
+    if old is not None and old != {}:  # {}: what RobotSpec.to_dict() wrote before [balance] existed
+        old = _table(old, source, "expert", "only [expert.balance], which is now [balance]")
+        if set(old) - {"balance"}:
+            raise SpecError(source, "expert", "deprecated; the only table it took, [expert.balance], is now [balance]")
+        if table is not None:
+            raise SpecError(source, "expert.balance", "deprecated and given beside [balance]; keep [balance] only")
+        warnings.warn(f"{source or '<robot spec>'}: [expert.balance] is deprecated; rename the table [balance]",
+                      FutureWarning, stacklevel=4)
+        table, prefix = old.get("balance", {}), "expert.balance"
+    else:
+        prefix = "balance"
+    if table is None:
+        return Balance()
+    table = _table(table, source, prefix, "a [balance] table (ankle_gain, ankle_damping)")
+    _check_keys(table, {"ankle_gain", "ankle_damping"}, source, prefix + ".")
+    default = Balance()
+    gains = [float(_number(table.get(k, getattr(default, k)), source, f"{prefix}.{k}", "a balance gain", 0.0, 100.0))
+             for k in ("ankle_gain", "ankle_damping")]
+    return Balance(*gains)
 
 
 def load_spec(path: str | Path) -> RobotSpec:

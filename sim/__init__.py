@@ -9,7 +9,11 @@ import importlib
 
 _LAZY = {
     "RobotTaskEnv": "flywheel.sim.env", "CONTROL_MODES": "flywheel.sim.env",
+    "CONTROLLERS": "flywheel.sim.controllers", "make_controller": "flywheel.sim.controllers",
     "TASKS": "flywheel.sim.tasks", "TaskNotApplicable": "flywheel.sim.tasks", "make_task": "flywheel.sim.tasks",
+    "task_class": "flywheel.sim.tasks", "task_params": "flywheel.sim.tasks",
+    "register_task": "flywheel.sim.registration", "task_names": "flywheel.sim.registration",
+    "task_registration": "flywheel.sim.registration", "env_id_for": "flywheel.sim.registration",
 }
 
 
@@ -29,4 +33,5 @@ def make_env(task: str, robot: str = "panda", max_episode_steps: int | None = No
     return gym.wrappers.TimeLimit(env, max_episode_steps or env.task.max_episode_steps)
 
 
-__all__ = ["CONTROL_MODES", "TASKS", "RobotTaskEnv", "TaskNotApplicable", "make_env", "make_task"]
+__all__ = ["CONTROLLERS", "CONTROL_MODES", "TASKS", "RobotTaskEnv", "TaskNotApplicable", "env_id_for", "make_controller",
+           "make_env", "make_task", "register_task", "task_class", "task_names", "task_params", "task_registration"]

@@ -62,3 +62,16 @@ class CameraRig:
                 z = np.asarray(zbuf, dtype=np.float32).reshape(s.height, s.width, 1)
                 depth[s.name] = (s.far * s.near / (s.far - (s.far - s.near) * z)).astype(np.float32)
         return rgb, depth
+
+    def render_uncached(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The rendering baseline `flywheel bench` compares `render` with: every frame recomputes the view and
+        projection matrices and reads back the full TinyRenderer image, segmentation mask included. RGB only."""
+        rgb = {}
+        for cam in self.cameras:
+            s = cam.spec
+            view = p.computeViewMatrix(s.position, s.target, s.up) if cam.view is not None else self._view(cam)
+            projection = p.computeProjectionMatrixFOV(s.fov, s.width / s.height, s.near, s.far)
+            _, _, pixels, _, _ = p.getCameraImage(s.width, s.height, view, projection, renderer=p.ER_TINY_RENDERER,
+                                                  physicsClientId=self.client)
+            rgb[s.name] = np.asarray(pixels, dtype=np.uint8).reshape(s.height, s.width, 4)[:, :, :3].copy()
+        return rgb, {}

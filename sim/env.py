@@ -1,30 +1,31 @@
-"""`RobotTaskEnv`: a robot and a task composed into one Gymnasium environment.
+"""`RobotTaskEnv`: a robot, a controller and a task composed into one Gymnasium environment.
 
 The env owns the `Scene` (one DIRECT PyBullet client) and the control loop; the robot knows how to
-move and be read, the task knows what success is. Any built-in robot or spec file works with any task
-whose `check_robot` accepts it, so there is no per-robot env class.
+move and be read, the controller what an action means, the task what success is. Any built-in robot or
+spec file works with any task whose `check_robot` accepts it, so there is no per-robot env class.
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import pybullet as p
 
 from flywheel import robots as robot_registry
-from flywheel.robots.spec import HANDS, Camera, RobotSpec
+from flywheel.canonical import EE_OBS_DIM, HANDS, ee_obs_offset
+from flywheel.robots.spec import Camera, RobotSpec
 from flywheel.sim import transforms as tf
 from flywheel.sim.camera import CameraRig
+from flywheel.sim.controllers import CONTROLLERS, HandCommands, make_controller
 from flywheel.sim.robot import Robot
 from flywheel.sim.scene import PHYSICS_HZ, Scene
 from flywheel.sim.tasks import make_task
 from flywheel.sim.tasks.base import Task
 
-CONTROL_MODES = ("joint_pos", "ee_delta")
-EE_OBS_WIDTH = 8  # x y z qx qy qz qw gripper, per canonical hand
-EE_ACTION_WIDTH = 7  # dx dy dz droll dpitch dyaw gripper, per canonical hand
-EE_DELTA_LIMITS = np.array([0.05, 0.05, 0.05, 0.25, 0.25, 0.25], dtype=np.float32)  # metres, radians per step
+CONTROL_MODES = tuple(CONTROLLERS)
+# EE_ACTION_WIDTH, EE_OBS_WIDTH and EE_DELTA_LIMITS stay importable from here for older callers; their one
+# definition is in flywheel.canonical (widths) and flywheel.sim.controllers (limits).
 
 
 class RobotTaskEnv(gym.Env):
@@ -54,19 +55,21 @@ class RobotTaskEnv(gym.Env):
         except Exception:
             self.scene.close()
             raise
-        self._nominal_dynamics = [(link, p.getDynamicsInfo(self.robot.body, link, physicsClientId=self.scene.client)[0])
-                                  for link in range(-1, p.getNumJoints(self.robot.body, physicsClientId=self.scene.client))]
-        self._initial_state = p.saveState(physicsClientId=self.scene.client)
+        self._nominal_dynamics = self.scene.link_masses(self.robot.body)
+        self._initial_state = self.scene.save_state()
 
         self.hand_slots = [h for h in HANDS if h in self.robot.hands]
         # Fingerless hands in a grasping task get a virtual gripper channel that drives the task's grasp assist.
         self.virtual_grippers = [h for h in self.hand_slots
                                  if h not in self.robot.gripper_dofs and getattr(self.task, "assisted", False)]
         self.ee_mask = np.array([1.0 if h in self.robot.hands else 0.0 for h in HANDS])
-        self._hand_index = {h: self.robot.ee_names.index(h) for h in self.hand_slots}
-        self._obs_hands = [(slot * EE_OBS_WIDTH, h) for slot, h in enumerate(HANDS) if h in self._hand_index]
+        self._obs_hands = [(ee_obs_offset(h), h) for h in self.hand_slots]
+        env = weakref.ref(self)  # no env <-> controller cycle: a dropped env closes its client at once
+        self.controller = make_controller(control_mode, self.robot, virtual_grippers=self.virtual_grippers,
+                                          base_pose=lambda: env().base_pose(),
+                                          fingerless_opening=getattr(self.task, "hand_command", None))
         self.observation_space = self._make_observation_space()
-        self.action_space = self._make_action_space()
+        self.action_space = self.controller.action_space
         self._q_target = self.robot.home_q.copy()
         self._steps = 0
         self._last_obs: dict[str, Any] | None = None
@@ -76,7 +79,7 @@ class RobotTaskEnv(gym.Env):
         n = self.robot.num_dofs
         spaces = {
             "state": gym.spaces.Box(-np.inf, np.inf, shape=(2 * n,), dtype=np.float64),
-            "ee": gym.spaces.Box(-np.inf, np.inf, shape=(EE_OBS_WIDTH * len(HANDS),), dtype=np.float64),
+            "ee": gym.spaces.Box(-np.inf, np.inf, shape=(EE_OBS_DIM,), dtype=np.float64),
             "ee_mask": gym.spaces.Box(0.0, 1.0, shape=(len(HANDS),), dtype=np.float64),
         }
         if not self.robot.fixed_base:
@@ -90,21 +93,9 @@ class RobotTaskEnv(gym.Env):
                                                    for c in self._camera_specs})
         return gym.spaces.Dict(spaces)
 
-    def _make_action_space(self) -> gym.spaces.Box:
-        if self.control_mode == "joint_pos":
-            extra = len(self.virtual_grippers)
-            low = np.concatenate([self.robot.lower, np.zeros(extra)]).astype(np.float32)
-            high = np.concatenate([self.robot.upper, np.ones(extra)]).astype(np.float32)
-            return gym.spaces.Box(low, high, dtype=np.float32)
-        low = np.tile(np.concatenate([-EE_DELTA_LIMITS, [0.0]]), len(HANDS)).astype(np.float32)
-        high = np.tile(np.concatenate([EE_DELTA_LIMITS, [1.0]]), len(HANDS)).astype(np.float32)
-        return gym.spaces.Box(low, high, dtype=np.float32)
-
     @property
     def action_names(self) -> list[str]:
-        if self.control_mode == "joint_pos":
-            return list(self.robot.dof_names) + [f"{h}.grasp" for h in self.virtual_grippers]
-        return [f"{h}.{a}" for h in HANDS for a in ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")]
+        return list(self.controller.action_names)
 
     @property
     def state_names(self) -> list[str]:
@@ -128,14 +119,14 @@ class RobotTaskEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         rng = self.np_random
-        cid = self.scene.client
-        self._forget_contacts()
-        p.restoreState(self._initial_state, physicsClientId=cid)
+        scene = self.scene
+        scene.forget_contacts()
+        scene.restore_state(self._initial_state)
         base_pos = self.robot.base_position.copy()
         if self.randomize:
             for link, mass in self._nominal_dynamics:
                 if mass > 0:
-                    p.changeDynamics(self.robot.body, link, mass=mass * rng.uniform(0.97, 1.03), physicsClientId=cid)
+                    scene.change_dynamics(self.robot.body, link, mass=mass * rng.uniform(0.97, 1.03))
             if self.robot.fixed_base:
                 base_pos[:2] += rng.uniform(-0.01, 0.01, size=2)
         self.robot.reset(base_position=base_pos)
@@ -155,16 +146,30 @@ class RobotTaskEnv(gym.Env):
             raise ValueError("action contains NaN or inf")
         before = self._last_obs
         act = action.astype(np.float64)
-        if self.control_mode == "joint_pos":
-            n = self.robot.num_dofs
-            self._q_target = act[:n].clip(self.robot.lower, self.robot.upper)
-            for hand, command in zip(self.virtual_grippers, act[n:]):
-                self.task.command_hand(float(command), hand)
-        else:
-            self._q_target = self._ee_delta_to_joint_targets(act)
-        self.task.before_physics(self._steps, self.np_random)
-        self.robot.apply_joint_targets(self._q_target)
-        hook = self.task.substep_hook()
+        controller = self.controller
+        self.step_joint_targets(controller.to_joint_targets(act, self._q_target), controller.hand_commands(act))
+        obs = self._observe()
+        result = self.task.evaluate(obs)
+        terminated = bool(result.failed or (result.success and result.done_on_success))
+        info = {"is_success": bool(result.success),
+                "action_ee": controller.canonical_action(act, before, obs, self._q_target)}
+        return obs, float(result.reward), terminated, False, info
+
+    def step_joint_targets(self, q_target: np.ndarray, hand_commands: HandCommands = ()) -> None:
+        """Physics of one control step from given joint targets: what `step` does once the controller has
+        turned the action into targets, and what the benchmark's physics-only ceiling replays.
+
+        The fingerless hands' commands go to the task's grasp assist, then the task's `before_physics` (pushes,
+        grasp assist), the motors get the targets, and the substeps run (with the task's per-substep hook when it
+        has one). Nothing is observed or evaluated.
+        """
+        task = self.task
+        for hand, command in hand_commands:
+            task.command_hand(command, hand)
+        self._q_target = q_target
+        task.before_physics(self._steps, self.np_random)
+        self.robot.apply_joint_targets(q_target)
+        hook = task.substep_hook()
         if hook is None:
             self.scene.step(self.substeps)
         else:
@@ -172,11 +177,11 @@ class RobotTaskEnv(gym.Env):
                 hook()
                 self.scene.step(1)
         self._steps += 1
-        obs = self._observe()
-        result = self.task.evaluate(obs)
-        terminated = bool(result.failed or (result.success and result.done_on_success))
-        info = {"is_success": bool(result.success), "action_ee": self._canonical_action(act, before, obs)}
-        return obs, float(result.reward), terminated, False, info
+
+    @property
+    def joint_targets(self) -> np.ndarray:
+        """The joint targets the motors hold now (set by the last `step`, `step_joint_targets` or `reset`)."""
+        return self._q_target
 
     def render(self):
         if self.render_mode != "rgb_array":
@@ -191,21 +196,6 @@ class RobotTaskEnv(gym.Env):
             self.scene.close()
 
     # ---- internals ---------------------------------------------------------------------------
-    def _forget_contacts(self) -> None:
-        """Drop the contact manifolds of the last episode before restoring the initial state.
-
-        restoreState keeps them, and their cached impulses warm-start the solver, so without this an episode
-        depends on the one before it (a humanoid's foot that kicked the table leaves a contact behind). Every
-        body but the ground is lifted out of reach of the others, and collision detection then releases all
-        pairs; restoreState puts everything back.
-        """
-        cid = self.scene.client
-        for i in range(p.getNumBodies(physicsClientId=cid)):
-            body = p.getBodyUniqueId(i, physicsClientId=cid)
-            if body != self.scene.plane:
-                p.resetBasePositionAndOrientation(body, [0.0, 0.0, 1000.0 + 100.0 * i], [0, 0, 0, 1], physicsClientId=cid)
-        p.performCollisionDetection(physicsClientId=cid)
-
     def base_pose(self) -> tuple[np.ndarray, np.ndarray]:
         if self.robot.fixed_base:
             return self._fixed_base_pose
@@ -220,7 +210,7 @@ class RobotTaskEnv(gym.Env):
             base_pos, base_orn = self._fixed_base_pose
         else:
             base_pos, base_orn, lin, ang = robot.base_state()
-        ee = np.zeros(EE_OBS_WIDTH * len(HANDS))
+        ee = np.zeros(EE_OBS_DIM)
         if self._obs_hands:  # only the hands' links (feet are end-effectors too, but not observed here)
             inv = tf.quat_conj(base_orn)
             poses = robot.ee_world_poses_of([h for _, h in self._obs_hands])
@@ -239,45 +229,3 @@ class RobotTaskEnv(gym.Env):
                 obs["depth"] = depth
         self._last_obs = obs
         return obs
-
-    def _ee_delta_to_joint_targets(self, act: np.ndarray) -> np.ndarray:
-        """Delta pose per canonical hand (base frame) -> joint targets through one IK step per hand."""
-        robot = self.robot
-        q, _ = robot.joint_state()
-        q_target = self._q_target.copy()
-        base_pos, base_orn = self.base_pose()
-        for slot, hand in enumerate(HANDS):
-            if hand not in self._hand_index:
-                continue
-            a = act[slot * EE_ACTION_WIDTH:(slot + 1) * EE_ACTION_WIDTH]
-            pos, orn = robot.ee_world_pose(hand)
-            target_pos = pos + tf.quat_rotate(base_orn, a[:3])
-            delta_world = tf.quat_mul(tf.quat_mul(base_orn, tf.euler_to_quat(a[3:6])), tf.quat_conj(base_orn))
-            target_orn = tf.quat_mul(delta_world, orn)
-            arm = robot.ik_step(q, hand, target_pos, target_orn, q_ref=robot.home_q)
-            dofs = robot.ik_dofs(hand)
-            q_target[dofs] = arm[dofs]
-            robot.set_gripper(q_target, hand, a[6])
-            if hand in self.virtual_grippers:
-                self.task.command_hand(float(a[6]), hand)
-        return q_target
-
-    def _canonical_action(self, act: np.ndarray, before: dict | None, after: dict) -> np.ndarray:
-        """`action.ee` for the dataset: the command itself in ee_delta mode, the achieved delta in joint mode."""
-        if self.control_mode == "ee_delta":
-            return act.astype(np.float32)
-        out = np.zeros(EE_ACTION_WIDTH * len(HANDS), dtype=np.float32)
-        if before is None:
-            return out
-        for slot, hand in enumerate(HANDS):
-            if hand not in self._hand_index:
-                continue
-            o, a = slot * EE_OBS_WIDTH, slot * EE_ACTION_WIDTH
-            out[a:a + 3] = after["ee"][o:o + 3] - before["ee"][o:o + 3]
-            rel = tf.quat_mul(after["ee"][o + 3:o + 7], tf.quat_conj(before["ee"][o + 3:o + 7]))
-            out[a + 3:a + 6] = tf.quat_to_euler(rel)
-            if hand in self.robot.gripper_dofs:
-                out[a + 6] = self.robot.gripper_opening(self._q_target, hand)  # the commanded opening, clipped to [0, 1]
-            else:
-                out[a + 6] = self.task.hand_command(hand) if hasattr(self.task, "hand_command") else 1.0
-        return out

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import pybullet as p
 
-from flywheel.robots.spec import HANDS, RobotSpec, SpecError
+from flywheel.canonical import HANDS
+from flywheel.robots.spec import RobotSpec, SpecError
 from flywheel.sim import transforms as tf
 from flywheel.sim.scene import Scene
 
@@ -328,6 +329,14 @@ class Robot:
         offs = self._ee_offsets_f
         return [(_tool_point(st[4], st[5], offs[i]), np.array(st[5])) for st, i in zip(states, idx)]
 
+    def ik_chain(self, ee_name: str) -> list[_Joint]:
+        """The actuated joints from the base to this end-effector (or its spec's `ik_joints`), base first."""
+        return self._ik_chain[ee_name]
+
+    def joint_axis(self, joint_index: int) -> np.ndarray:
+        """A joint's axis as PyBullet reports it: in the child link's inertial frame."""
+        return self._joint_axis[joint_index]
+
     def ik_dofs(self, ee_name: str) -> np.ndarray:
         """Indices (into the dof vector) of the joints IK moves for this end-effector: its arm, or its leg."""
         return self._ik_cols[ee_name][1]
@@ -405,7 +414,7 @@ class Robot:
     def _ik_step_geometric(self, q, ee_name, target_pos, target_orn, damping, max_dq, q_ref, pose) -> np.ndarray:
         """`ik_step` through spherical joints: a geometric Jacobian whose columns for a spherical joint are
         rotations about the world axes, turned back into the joint's rotation vector after the step."""
-        chain, dofs = self._ik_chain[ee_name], self._ik_cols[ee_name][1]
+        chain = self._ik_chain[ee_name]
         pos, orn = pose if pose is not None else self.ee_world_pose(ee_name)
         states = p.getLinkStates(self.body, [jt.index for jt in chain], computeForwardKinematics=1,
                                  physicsClientId=self.client)

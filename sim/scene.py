@@ -1,9 +1,15 @@
 """`Scene`: one PyBullet physics client in DIRECT mode, owned by one environment.
 
 Never the global default client: every call names `physicsClientId`, so several environments in one
-process (or one Ray worker) cannot see or disturb each other's bodies.
+process (or one Ray worker) cannot see or disturb each other's bodies. Tasks, experts and robot checks
+ask the scene (bodies, poses, constraints, contacts, saved states) instead of calling PyBullet, so the
+simulator stays behind one wrapper in `flywheel.sim` (panda-gym's `self.sim.create_box(...)` idea).
+Values pass through unchanged (PyBullet's own tuples), so moving a call here changes no arithmetic.
 """
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import pybullet as p
 import pybullet_data
@@ -36,6 +42,7 @@ class Scene:
     def load_urdf(self, path: str, position=(0, 0, 0), orientation=(0, 0, 0, 1), fixed: bool = False, **kw) -> int:
         return p.loadURDF(str(path), position, orientation, useFixedBase=fixed, physicsClientId=self.client, **kw)
 
+    # ---- bodies ------------------------------------------------------------------------------------
     def box(self, half_extents, position, mass: float = 0.0, color=(0.6, 0.6, 0.6, 1.0), collide: bool = True,
             orientation=(0, 0, 0, 1)) -> int:
         """A primitive box body; mass 0 makes it static. `collide=False` gives a visual-only marker."""
@@ -48,6 +55,109 @@ class Scene:
         """A visual-only sphere (goal markers): no collision, no mass, so it never changes the physics."""
         vis = p.createVisualShape(p.GEOM_SPHERE, radius=radius, rgbaColor=color, physicsClientId=self.client)
         return p.createMultiBody(0.0, -1, vis, position, physicsClientId=self.client)
+
+    def compound_boxes(self, half_extents: Sequence, offsets: Sequence, position, color=(0.6, 0.6, 0.6, 1.0)) -> int:
+        """One static body made of boxes (`half_extents[i]` centred at `offsets[i]` from `position`): a table
+        with a pedestal is one body, so it has one pose and one set of contacts."""
+        cid, n = self.client, len(half_extents)
+        col = p.createCollisionShapeArray([p.GEOM_BOX] * n, halfExtents=half_extents, collisionFramePositions=offsets,
+                                          physicsClientId=cid)
+        vis = p.createVisualShapeArray([p.GEOM_BOX] * n, halfExtents=half_extents, visualFramePositions=offsets,
+                                       rgbaColors=[color] * n, physicsClientId=cid)
+        return p.createMultiBody(0.0, col, vis, position, physicsClientId=cid)
+
+    def body_pose(self, body: int) -> tuple[tuple, tuple]:
+        """(position, orientation) of a body's base in the world, as PyBullet returns them."""
+        return p.getBasePositionAndOrientation(body, physicsClientId=self.client)
+
+    def body_velocity(self, body: int) -> tuple[tuple, tuple]:
+        """(linear, angular) velocity of a body's base in the world."""
+        return p.getBaseVelocity(body, physicsClientId=self.client)
+
+    def set_body_pose(self, body: int, position, orientation) -> None:
+        """Teleport a body's base (reset time, markers): no physics runs in between."""
+        p.resetBasePositionAndOrientation(body, position, orientation, physicsClientId=self.client)
+
+    def change_dynamics(self, body: int, link: int = -1, **properties) -> None:
+        """PyBullet's changeDynamics (mass, lateralFriction, spinningFriction, ...) for one link (-1: the base)."""
+        p.changeDynamics(body, link, physicsClientId=self.client, **properties)
+
+    def link_masses(self, body: int) -> list[tuple[int, float]]:
+        """(link, mass) of every link of a body, the base (-1) first."""
+        cid = self.client
+        return [(link, p.getDynamicsInfo(body, link, physicsClientId=cid)[0])
+                for link in range(-1, p.getNumJoints(body, physicsClientId=cid))]
+
+    def welded_links(self, body: int, link: int) -> set[int]:
+        """A link and every link welded to it by fixed joints (a sphere hand on an MJCF forearm, a URDF wrist)."""
+        cid = self.client
+        links, grew = {link}, True
+        while grew:
+            grew = False
+            for j in range(p.getNumJoints(body, physicsClientId=cid)):
+                info = p.getJointInfo(body, j, physicsClientId=cid)
+                if info[2] == p.JOINT_FIXED and info[16] in links and j not in links:
+                    links.add(j)
+                    grew = True
+        return links
+
+    # ---- forces, constraints, contacts --------------------------------------------------------------
+    def push_base(self, body: int, force) -> None:
+        """A world-frame force at a body's base position for the next substep (PyBullet clears it after one)."""
+        cid = self.client
+        pos, _ = p.getBasePositionAndOrientation(body, physicsClientId=cid)
+        p.applyExternalForce(body, -1, force, pos, p.WORLD_FRAME, physicsClientId=cid)
+
+    def weld(self, body: int, link: int, child: int, child_pos, child_orn) -> int:
+        """Fix `child` (a base) to `body`'s `link` where it is now (world pose `child_pos`, `child_orn`): a grasp
+        assist. Returns the constraint, for `remove_constraint`."""
+        cid = self.client
+        st = p.getLinkState(body, link, physicsClientId=cid)
+        # constraint frames are relative to the link's inertial frame: world -> link frame -> inertial frame
+        rel = p.multiplyTransforms(*p.invertTransform(st[4], st[5]), child_pos, child_orn)
+        local_pos, local_orn = p.multiplyTransforms(*p.invertTransform(st[2], st[3]), *rel)
+        return p.createConstraint(body, link, child, -1, p.JOINT_FIXED, [0, 0, 0], local_pos, [0, 0, 0], local_orn,
+                                  physicsClientId=cid)
+
+    def remove_constraint(self, constraint: int) -> None:
+        p.removeConstraint(constraint, physicsClientId=self.client)
+
+    def contact_links(self, body: int, other: int) -> list[int]:
+        """The links of `body` that touch `other` now (one entry per contact point)."""
+        return [c[3] for c in p.getContactPoints(body, other, physicsClientId=self.client)]
+
+    # ---- saved states ------------------------------------------------------------------------------------
+    def save_state(self) -> int:
+        """An in-memory snapshot of the whole world (keep it: restore it with `restore_state`)."""
+        return p.saveState(physicsClientId=self.client)
+
+    def restore_state(self, state: int) -> None:
+        p.restoreState(state, physicsClientId=self.client)
+
+    @contextlib.contextmanager
+    def saved_state(self) -> Iterator[None]:
+        """Whatever the block does to the world (teleports, resets) is undone when it ends."""
+        state = p.saveState(physicsClientId=self.client)
+        try:
+            yield
+        finally:
+            p.restoreState(state, physicsClientId=self.client)
+            p.removeState(state, physicsClientId=self.client)
+
+    def forget_contacts(self) -> None:
+        """Drop every contact manifold (and its cached impulses) before a `restore_state`.
+
+        restoreState keeps them, and their cached impulses warm-start the solver, so without this an episode
+        depends on the one before it (a humanoid's foot that kicked the table leaves a contact behind). Every
+        body but the ground is lifted out of reach of the others, and collision detection then releases all
+        pairs; the restore puts everything back.
+        """
+        cid = self.client
+        for i in range(p.getNumBodies(physicsClientId=cid)):
+            body = p.getBodyUniqueId(i, physicsClientId=cid)
+            if body != self.plane:
+                p.resetBasePositionAndOrientation(body, [0.0, 0.0, 1000.0 + 100.0 * i], [0, 0, 0, 1], physicsClientId=cid)
+        p.performCollisionDetection(physicsClientId=cid)
 
     def close(self) -> None:
         if self.client is not None and self.client >= 0:

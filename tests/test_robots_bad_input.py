@@ -52,7 +52,7 @@ joint = "panda_finger_joint1"
 multiplier = 1.0
 offset = 0.0
 
-[expert.balance]
+[balance]
 ankle_gain = 0.3
 ankle_damping = 0.05
 
@@ -207,12 +207,12 @@ SPEC_CASES = [
     ("mimic_multiplier_zero", _set("mimic.follower", "multiplier", "0.0"), "mimic.follower.multiplier", "must not be 0"),
     ("mimic_not_a_table", _then(_drop("[mimic.follower]"), _set(None, "mimic", '{follower = "panda_finger_joint1"}')),
      "mimic.follower", "mimic table"),
-    ("balance_gain_nan", _set("expert.balance", "ankle_gain", "nan"), "expert.balance.ankle_gain", "finite"),
-    ("balance_gain_string", _set("expert.balance", "ankle_damping", '"soft"'), "expert.balance.ankle_damping",
-     "tuning parameter"),
-    ("balance_gain_negative", _set("expert.balance", "ankle_gain", "-1.0"), "expert.balance.ankle_gain",
+    ("balance_gain_nan", _set("balance", "ankle_gain", "nan"), "balance.ankle_gain", "finite"),
+    ("balance_gain_string", _set("balance", "ankle_damping", '"soft"'), "balance.ankle_damping",
+     "balance gain"),
+    ("balance_gain_negative", _set("balance", "ankle_gain", "-1.0"), "balance.ankle_gain",
      "out of range"),
-    ("balance_unknown_key", _set("expert.balance", "hip_gain", "0.3"), "expert.balance.hip_gain", "unknown field"),
+    ("balance_unknown_key", _set("balance", "hip_gain", "0.3"), "balance.hip_gain", "unknown field"),
     ("model_missing", _set(None, "model", '"no_such_model.urdf"'), "model", "does not exist"),
     ("model_number", _set(None, "model", "5"), "model", "path of a URDF"),
 ]
@@ -258,7 +258,7 @@ def test_the_base_spec_is_valid(tmp_path):
     path = tmp_path / "bad_arm.toml"
     path.write_text(BASE_SPEC)
     spec = load_spec(path)
-    assert spec.cameras[0].width == 128 and spec.gains[0].kp == 0.3 and spec.expert["balance"]["ankle_gain"] == 0.3
+    assert spec.cameras[0].width == 128 and spec.gains[0].kp == 0.3 and spec.balance.ankle_gain == 0.3
 
 
 @pytest.mark.parametrize("case,edit,field,advice", SPEC_CASES, ids=[c[0] for c in SPEC_CASES])

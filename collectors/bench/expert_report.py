@@ -12,14 +12,17 @@ import time
 from flywheel import robots
 from flywheel.collectors.policies import expert
 from flywheel.collectors.collection.recorder import run_episode
-from flywheel.sim import TASKS, TaskNotApplicable, make_env
+from flywheel.sim import TaskNotApplicable, make_env
+from flywheel.sim.registration import task_names
+from flywheel.sim.tasks import task_class
 
 
 def applicable_pairs(robot_names: list[str] | None = None) -> list[tuple[str, str]]:
     pairs = []
     for name in robot_names or robots.names():
         spec = robots.get(name)
-        for task_name, task_cls in TASKS.items():
+        for task_name in task_names():
+            task_cls = task_class(task_name)
             try:
                 task_cls().check_robot(spec)
             except TaskNotApplicable:

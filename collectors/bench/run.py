@@ -149,77 +149,55 @@ class CeilingResult:
         return self.steps / self.seconds if self.seconds > 0 else 0.0
 
 
-def _joint_targets(env, seed: int, actions: np.ndarray) -> tuple[list[np.ndarray], list[list[float]]]:
-    """The joint targets (and virtual-gripper commands) the env applies for each recorded action.
-
-    joint_pos: computed exactly as `RobotTaskEnv.step` does (float32 -> float64, clipped to the limits);
-    ee_delta: read from the env while it replays the actions (targets come from IK on the measured state).
-    """
-    from flywheel.robots.spec import HANDS
-    from flywheel.sim.env import EE_ACTION_WIDTH
-
+def _joint_targets(env, seed: int, actions: np.ndarray) -> tuple[list[np.ndarray], list[list[tuple[str, float]]]]:
+    """The joint targets (and virtual-gripper commands) the env applies for each recorded action, from its controller:
+    computed from the actions alone when the controller allows it (joint_pos), else read from the env while it
+    replays the actions (ee_delta: targets come from IK on the measured state)."""
     u = env.unwrapped
-    robot = u.robot
-    n = robot.num_dofs
-    if u.control_mode == "joint_pos":
-        acts = actions.astype(np.float64)
-        targets = list(np.clip(acts[:, :n], robot.lower, robot.upper))
-        commands = [[float(c) for c in row[n:]] for row in acts] if u.virtual_grippers else [[]] * len(acts)
-        return targets, commands
+    controller = u.controller
+    acts = actions.astype(np.float64)  # as RobotTaskEnv.step
+    if not controller.targets_depend_on_state:
+        return [controller.to_joint_targets(a, u.joint_targets) for a in acts], [controller.hand_commands(a) for a in acts]
     targets, commands = [], []
     env.reset(seed=seed)
-    slots = [HANDS.index(h) for h in u.virtual_grippers]
-    for a in actions:
+    for a, a64 in zip(actions, acts):
         env.step(a)
-        targets.append(u._q_target.copy())
-        commands.append([float(a[s * EE_ACTION_WIDTH + 6]) for s in slots])
+        targets.append(u.joint_targets.copy())
+        commands.append(controller.hand_commands(a64))
     return targets, commands
 
 
 def physics_replay(env, episodes: Iterable[RecordedActions], verify: bool = True, capture_env=None) -> CeilingResult:
     """Re-simulate recorded episodes with physics alone and time only the stepping.
 
-    Per control step: the task's `before_physics` (pushes, grasp assist), `robot.apply_joint_targets` with
-    the target the env applied, then the substeps (with the task's per-substep hook when it has one) -
-    exactly the physics calls of `RobotTaskEnv.step`, nothing else.
+    Per control step: `RobotTaskEnv.step_joint_targets` with the targets and grasp commands the env applied (the
+    task's `before_physics`, the motors, the substeps with the task's per-substep hook): exactly the physics of
+    `RobotTaskEnv.step`, nothing else.
 
     Give ``env`` fresh and the episodes in the order one worker collected them: the env then has the same
     history as the worker's (an episode can depend on the one before it where a reset leaves contact state
     behind). ``capture_env`` (ee_delta only: where the IK targets are read) keeps that history untouched.
     """
     u = env.unwrapped
-    robot, scene, task, substeps = u.robot, u.scene, u.task, u.substeps
-    apply, step, before, hook_of = robot.apply_joint_targets, scene.step, task.before_physics, task.substep_hook
-    command = getattr(task, "command_hand", None)
+    robot, substeps, step_joint_targets = u.robot, u.substeps, u.step_joint_targets
     perf, cpu = time.perf_counter, time.thread_time
     total_t = total_cpu = 0.0
     total_steps, n_eps, verified, mismatched = 0, 0, 0, []
     for ep in episodes:
         targets, commands = _joint_targets(capture_env if capture_env is not None else env, ep.seed, ep.actions)
         env.reset(seed=ep.seed)
-        rng = u.np_random
         last = len(targets) - 1
         snapshot = None
         gc_was = gc.isenabled()
         gc.disable()
         c0, t0 = cpu(), perf()
-        for k, q in enumerate(targets):
+        for k, (q, c) in enumerate(zip(targets, commands)):
             if k == last and verify and ep.last_state is not None:
                 pause, cpause = perf(), cpu()
                 snapshot = np.concatenate(robot.joint_state()).astype(np.float32)
                 t0 += perf() - pause  # the check is not stepping: keep it out of the clock
                 c0 += cpu() - cpause
-            for hand, c in zip(u.virtual_grippers, commands[k]):
-                command(c, hand)  # as RobotTaskEnv.step: each fingerless hand's own command
-            before(k, rng)
-            apply(q)
-            hook = hook_of()
-            if hook is None:
-                step(substeps)
-            else:
-                for _ in range(substeps):
-                    hook()
-                    step(1)
+            step_joint_targets(q, c)
         total_t += perf() - t0
         total_cpu += cpu() - c0
         if gc_was:
@@ -250,37 +228,11 @@ class SplitResult:
         return {k: (v / self.seconds if self.seconds > 0 else 0.0) for k, v in self.split_s.items()}
 
 
-def naive_render(env) -> Callable[[], tuple[dict, dict]]:
-    """The camera baseline of issue 7: every control step, view and projection matrices recomputed and the full
-    TinyRenderer image (segmentation mask included) read back, with the model's stock meshes."""
-    import pybullet as p
-
-    rig = env.unwrapped.cameras
-
-    def render():
-        rgb = {}
-        for cam in rig.cameras:
-            s = cam.spec
-            if cam.view is not None:
-                view = p.computeViewMatrix(s.position, s.target, s.up)
-            else:
-                cam_view, cam.view = cam.view, None
-                view = rig._view(cam)
-                cam.view = cam_view
-            projection = p.computeProjectionMatrixFOV(s.fov, s.width / s.height, s.near, s.far)
-            _, _, pixels, _, _ = p.getCameraImage(s.width, s.height, view, projection, renderer=p.ER_TINY_RENDERER,
-                                                  physicsClientId=rig.client)
-            rgb[s.name] = np.asarray(pixels, dtype=np.uint8).reshape(s.height, s.width, 4)[:, :, :3].copy()
-        return rgb, {}
-
-    return render
-
-
 def time_split(cfg: dict[str, Any], seeds: list[int], *, instrumented: bool = True, workdir: str | None = None,
                warmup: int = 1, naive_camera: bool = False) -> SplitResult:
     """Run the collector's per-worker loop (`EpisodeRecorder.run` + `StagingWriter.add_episode`) in this
     process on ``seeds``; with ``instrumented`` every part is timed exclusively (physics, policy, ...).
-    ``naive_camera`` swaps the camera rig for `naive_render` (the rendering baseline)."""
+    ``naive_camera`` swaps the camera rig's `render` for `render_uncached` (the rendering baseline)."""
     from flywheel import datasets
     from flywheel.collectors.collection.recorder import EpisodeRecorder, dataset_features
     from flywheel.collectors.collection.worker import build_policy, make_env
@@ -299,7 +251,7 @@ def time_split(cfg: dict[str, Any], seeds: list[int], *, instrumented: bool = Tr
             recorder.run(policy, 10_000_000 + w)
         clock = SectionClock()
         if naive_camera and env.unwrapped.cameras is not None:
-            env.unwrapped.cameras.render = naive_render(env)
+            env.unwrapped.cameras.render = env.unwrapped.cameras.render_uncached
         if instrumented:
             instrument(env, policy, writer, clock)
         steps = 0

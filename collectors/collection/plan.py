@@ -44,11 +44,12 @@ def file_sha256(path: str) -> str | None:
 def plan_run(config: CollectConfig) -> RunPlan:
     """Build one env in the driver to check every input and describe the dataset (before any work starts)."""
     from flywheel.collectors.collection.recorder import dataset_features
-    from flywheel.sim.tasks import TASKS, task_params
+    from flywheel.sim.registration import task_names
+    from flywheel.sim.tasks import task_params
 
     task, robot, policy = config.task, config.robot, config.policy
-    if task not in TASKS:
-        raise CollectError(f"unknown task {task!r}; available tasks: {', '.join(TASKS)}")
+    if task not in task_names():
+        raise CollectError(f"unknown task {task!r}; available tasks: {', '.join(task_names())}")
     cfg = worker.env_config(task, str(robot), config.control_mode, config.cameras, config.max_steps)
     try:
         env = worker.make_env(cfg)

@@ -10,30 +10,23 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
-import pybullet as p
 
-from flywheel.sim.registration import EPISODE_STEPS
-from flywheel.sim.tasks.base import StepResult, Task, TaskNotApplicable, box_space
+from flywheel.sim.registration import register_task
+from flywheel.sim.tasks.base import StepResult, Task, box_space
 
 
+@register_task("balance", env_id="flywheel/Balance-v0", max_episode_steps=100, requires=("floating_base",))
 @dataclass
 class BalanceTask(Task):
-    name: str = "balance"
-    max_episode_steps: int = EPISODE_STEPS["balance"]
     push_interval: tuple[float, float] = (1.0, 2.0)  # seconds between pushes
     push_speed: tuple[float, float] = (0.2, 0.4)  # base velocity change of one push, m/s
     push_duration: float = 0.1  # seconds
     min_height_ratio: float = 0.6
     max_tilt: float = 0.8  # radians
 
-    def check_robot(self, spec) -> None:
-        if spec.fixed_base:
-            raise TaskNotApplicable(f"task 'balance' needs a floating-base robot; {spec.name!r} is fixed to the world")
-
     def build(self, scene, robot) -> None:
         super().build(scene, robot)
-        self.mass = sum(p.getDynamicsInfo(robot.body, link, physicsClientId=scene.client)[0]
-                        for link in range(-1, p.getNumJoints(robot.body, physicsClientId=scene.client)))
+        self.mass = sum(mass for _, mass in scene.link_masses(robot.body))
         self.stand_height = float(robot.base_position[2])
         self.control_dt = None
 
@@ -60,8 +53,7 @@ class BalanceTask(Task):
     def _apply_push(self) -> None:
         """External forces last one substep in PyBullet, so an active push is re-applied every substep."""
         if self._push_force is not None:
-            pos, _ = p.getBasePositionAndOrientation(self.robot.body, physicsClientId=self.scene.client)
-            p.applyExternalForce(self.robot.body, -1, self._push_force, pos, p.WORLD_FRAME, physicsClientId=self.scene.client)
+            self.scene.push_base(self.robot.body, self._push_force)
 
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:
         return {"env_state": box_space(3)}

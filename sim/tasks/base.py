@@ -5,18 +5,51 @@ scene and re-places them at every reset from the episode's random generator, so 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
 
 import gymnasium as gym
 import numpy as np
 
-from flywheel.robots.spec import Camera
-from flywheel.sim.robot import Robot
-from flywheel.sim.scene import Scene
+from flywheel.robots.spec import Camera, RobotSpec
+
+if TYPE_CHECKING:  # the simulator loads with the first env, not when `import flywheel` registers the tasks
+    from flywheel.sim.registration import TaskRegistration
+    from flywheel.sim.robot import Robot
+    from flywheel.sim.scene import Scene
 
 
 class TaskNotApplicable(ValueError):
     """This robot lacks what the task needs (a hand, a gripper, a floating base)."""
+
+
+def _has_no(what: str) -> Callable[[str, RobotSpec], str]:
+    return lambda task, spec: (f"task {task!r} needs {what}; robot {spec.name!r} has "
+                               f"{', '.join(spec.end_effectors) or 'no end-effectors'}")
+
+
+# What a task may require of a robot (`register_task(..., requires=...)`): a test of the spec, and the message
+# that says what is missing and how to fix it.
+REQUIREMENTS: dict[str, tuple[Callable[[RobotSpec], bool], Callable[[str, RobotSpec], str]]] = {
+    "hand": (lambda spec: bool(spec.hands), _has_no("a hand end-effector (right_hand or left_hand)")),
+    # a gripper, or a humanoid hand that the task's grasp assist holds objects with
+    "grasp": (lambda spec: bool(spec.grippers) or spec.kind == "humanoid",
+              lambda task, spec: (f"task {task!r} needs a gripper; robot {spec.name!r} ({spec.kind}) has none. "
+                                  "Add a [grippers.<hand>] table to its spec, or use task 'reach'")),
+    "floating_base": (lambda spec: not spec.fixed_base,
+                      lambda task, spec: f"task {task!r} needs a floating-base robot; {spec.name!r} is fixed to the world"),
+}
+
+
+def check_requirements(task: str, requires: tuple[str, ...], spec: RobotSpec) -> None:
+    """Raise `TaskNotApplicable` for the first requirement the robot does not meet."""
+    for name in requires:
+        if name not in REQUIREMENTS:
+            raise ValueError(f"task {task!r} requires {name!r}, which is not a requirement; use {', '.join(REQUIREMENTS)}")
+        met, message = REQUIREMENTS[name]
+        if not met(spec):
+            raise TaskNotApplicable(message(task, spec))
 
 
 @dataclass
@@ -29,14 +62,29 @@ class StepResult:
 
 @dataclass
 class Task:
-    """Base for tasks. Subclasses fill in the hooks; the env owns the loop."""
+    """Base for tasks. Subclasses fill in the hooks; the env owns the loop.
 
-    name: str = "task"
-    max_episode_steps: int = 100
+    `name` and `max_episode_steps` default to the task's registration (`register_task`), the one place they
+    are written; pass them to override one instance (a shorter episode in a test).
+    """
+
+    name: str = ""
+    max_episode_steps: int = 0
     params: dict = field(default_factory=dict)
+    registration: ClassVar[TaskRegistration | None] = None  # set by `register_task`
 
-    def check_robot(self, robot_spec) -> None:  # raise TaskNotApplicable with what is missing
-        return None
+    def __post_init__(self) -> None:
+        reg = type(self).registration
+        if reg is not None:
+            self.name = self.name or reg.name
+            self.max_episode_steps = self.max_episode_steps or reg.max_episode_steps
+        self.name = self.name or "task"
+        self.max_episode_steps = self.max_episode_steps or 100
+
+    def check_robot(self, robot_spec: RobotSpec) -> None:
+        """Raise `TaskNotApplicable` with what is missing (the registration's `requires`, by default)."""
+        reg = type(self).registration
+        check_requirements(self.name, reg.requires if reg is not None else (), robot_spec)
 
     def build(self, scene: Scene, robot: Robot) -> None:
         self.scene, self.robot = scene, robot

@@ -11,19 +11,18 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
-import pybullet as p
 
+from flywheel.canonical import ee_obs_offset
 from flywheel.sim import transforms as tf
-from flywheel.sim.registration import EPISODE_STEPS
-from flywheel.sim.tasks.base import StepResult, Task, TaskNotApplicable, box_space
+from flywheel.sim.registration import register_task
+from flywheel.sim.tasks.base import StepResult, Task, box_space
 
 CUBE_HALF_SIZES = (0.022, 0.025, 0.028)  # domain randomisation picks one per episode; the others are parked
 
 
+@register_task("pick_place", env_id="flywheel/PickPlace-v0", max_episode_steps=200, requires=("hand", "grasp"))
 @dataclass
 class PickPlaceTask(Task):
-    name: str = "pick_place"
-    max_episode_steps: int = EPISODE_STEPS["pick_place"]
     success_distance: float = 0.03
     spawn_range: tuple[float, float] = (0.08, 0.12)
     min_separation: float = 0.1
@@ -31,20 +30,11 @@ class PickPlaceTask(Task):
     assist_distance: float = 0.06
     knee_room: float = 0.15  # depth under the near edge of a high table, for a standing robot's legs
 
-    def check_robot(self, spec) -> None:
-        if not spec.hands:
-            raise TaskNotApplicable(f"task 'pick_place' needs a hand; robot {spec.name!r} has "
-                                    f"{', '.join(spec.end_effectors) or 'no end-effectors'}")
-        if not spec.grippers and spec.kind != "humanoid":
-            raise TaskNotApplicable(f"task 'pick_place' needs a gripper; robot {spec.name!r} ({spec.kind}) has none. "
-                                    "Add a [grippers.<hand>] table to its spec, or use task 'reach'")
-
     def build(self, scene, robot) -> None:
         super().build(scene, robot)
-        cid = scene.client
         self.hand = self.default_hand()
         self.assisted = self.hand not in robot.gripper_dofs
-        self.hand_links = self._rigid_links(robot.ee_links[robot.ee_names.index(self.hand)])
+        self.hand_links = scene.welded_links(robot.body, robot.ee_links[robot.ee_names.index(self.hand)])
         self.center = self.workspace_center()
         self.table_top = float(self.center[2] - self.table_drop)
         self.table = None
@@ -55,7 +45,7 @@ class PickPlaceTask(Task):
         self.cubes = [scene.box([h, h, h], self._parking(i), mass=0.1, color=(0.85, 0.15, 0.1, 1.0))
                       for i, h in enumerate(CUBE_HALF_SIZES)]
         for cube in self.cubes:
-            p.changeDynamics(cube, -1, lateralFriction=1.0, spinningFriction=0.002, physicsClientId=cid)
+            scene.change_dynamics(cube, -1, lateralFriction=1.0, spinningFriction=0.002)
         self.target_marker = scene.sphere(0.02, self.center, color=(0.1, 0.8, 0.1, 0.6))
         self.cube, self.half = self.cubes[1], CUBE_HALF_SIZES[1]
         self.goal_world = self.center.copy()
@@ -66,7 +56,6 @@ class PickPlaceTask(Task):
         """A static table 0.5 x 0.8 m, from 0.2 m behind the workspace centre (towards the robot) to 0.3 m
         beyond it. High tables (humanoids) are a top slab on a pedestal that leaves `knee_room` under the near
         edge, so a standing robot's feet and knees fit under it; low ones are a plain block."""
-        cid = scene.client
         x, y, top = float(self.center[0]) + 0.05, float(self.center[1]), self.table_top
         color = (0.55, 0.4, 0.3, 1.0)
         slab = 0.05
@@ -75,21 +64,17 @@ class PickPlaceTask(Task):
         pedestal = 0.25 - self.knee_room / 2  # half depth of the pedestal, flush with the far edge
         halves = [[0.25, 0.4, slab / 2], [pedestal, 0.4, (top - slab) / 2]]
         offsets = [[0.0, 0.0, top - slab / 2], [0.25 - pedestal, 0.0, (top - slab) / 2]]
-        col = p.createCollisionShapeArray([p.GEOM_BOX] * 2, halfExtents=halves, collisionFramePositions=offsets,
-                                          physicsClientId=cid)
-        vis = p.createVisualShapeArray([p.GEOM_BOX] * 2, halfExtents=halves, visualFramePositions=offsets,
-                                       rgbaColors=[color, color], physicsClientId=cid)
-        return p.createMultiBody(0.0, col, vis, [x, y, 0.0], physicsClientId=cid)
+        return scene.compound_boxes(halves, offsets, [x, y, 0.0], color=color)
 
     def _parking(self, i: int) -> list[float]:
         return [self.center[0] - 3.0 - i, self.center[1] + 3.0, CUBE_HALF_SIZES[i]]
 
     def reset(self, rng: np.random.Generator, randomize: bool) -> None:
-        cid = self.scene.client
+        scene = self.scene
         self._release()
         k = int(rng.integers(len(self.cubes))) if randomize else 1
         for i, cube in enumerate(self.cubes):
-            p.resetBasePositionAndOrientation(cube, self._parking(i), [0, 0, 0, 1], physicsClientId=cid)
+            scene.set_body_pose(cube, self._parking(i), [0, 0, 0, 1])
         self.cube, self.half = self.cubes[k], CUBE_HALF_SIZES[k]
         span = np.array(self.spawn_range)
         xy = self.center[:2] + rng.uniform(-span, span)
@@ -99,21 +84,19 @@ class PickPlaceTask(Task):
                 break
         yaw = rng.uniform(-np.pi / 4, np.pi / 4)
         z = self.table_top + self.half
-        p.resetBasePositionAndOrientation(self.cube, [xy[0], xy[1], z + 0.001], list(tf.euler_to_quat([0, 0, yaw])),
-                                          physicsClientId=cid)
+        scene.set_body_pose(self.cube, [xy[0], xy[1], z + 0.001], list(tf.euler_to_quat([0, 0, yaw])))
         if randomize:
-            p.changeDynamics(self.cube, -1, lateralFriction=rng.uniform(0.8, 1.2), mass=rng.uniform(0.08, 0.12),
-                             physicsClientId=cid)
+            scene.change_dynamics(self.cube, -1, lateralFriction=rng.uniform(0.8, 1.2), mass=rng.uniform(0.08, 0.12))
         self.goal_world = np.array([goal_xy[0], goal_xy[1], z])
-        p.resetBasePositionAndOrientation(self.target_marker, self.goal_world.tolist(), [0, 0, 0, 1], physicsClientId=cid)
+        scene.set_body_pose(self.target_marker, self.goal_world.tolist(), [0, 0, 0, 1])
 
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:
         return {"env_state": box_space(10), "goal": box_space(3)}
 
     def observe(self, base_pos, base_orn) -> dict[str, np.ndarray]:
         inv = tf.quat_conj(base_orn)
-        pos, orn = p.getBasePositionAndOrientation(self.cube, physicsClientId=self.scene.client)
-        lin, _ = p.getBaseVelocity(self.cube, physicsClientId=self.scene.client)
+        pos, orn = self.scene.body_pose(self.cube)
+        lin, _ = self.scene.body_velocity(self.cube)
         self.cube_world = np.asarray(pos)
         env_state = np.concatenate([tf.quat_rotate(inv, self.cube_world - base_pos), tf.quat_mul(inv, np.asarray(orn)),
                                     tf.quat_rotate(inv, np.asarray(lin))])
@@ -134,48 +117,28 @@ class PickPlaceTask(Task):
             return
         if self.hand_closed and self.grasp_constraint is None:
             pos, _ = self.robot.ee_world_pose(self.hand)
-            cube_pos, cube_orn = p.getBasePositionAndOrientation(self.cube, physicsClientId=self.scene.client)
+            cube_pos, cube_orn = self.scene.body_pose(self.cube)
             if np.linalg.norm(np.asarray(cube_pos) - pos) < self.assist_distance or self.hand_touches_cube():
-                i = self.robot.ee_names.index(self.hand)
-                st = p.getLinkState(self.robot.body, self.robot.ee_links[i], physicsClientId=self.scene.client)
-                # constraint frames are relative to the link's inertial frame: world -> link frame -> inertial frame
-                rel = p.multiplyTransforms(*p.invertTransform(st[4], st[5]), cube_pos, cube_orn)
-                local_pos, local_orn = p.multiplyTransforms(*p.invertTransform(st[2], st[3]), *rel)
-                self.grasp_constraint = p.createConstraint(self.robot.body, self.robot.ee_links[i], self.cube, -1,
-                                                           p.JOINT_FIXED, [0, 0, 0], local_pos, [0, 0, 0], local_orn,
-                                                           physicsClientId=self.scene.client)
+                link = self.robot.ee_links[self.robot.ee_names.index(self.hand)]
+                self.grasp_constraint = self.scene.weld(self.robot.body, link, self.cube, cube_pos, cube_orn)
         elif not self.hand_closed:
             self._release()
 
-    def _rigid_links(self, link: int) -> set[int]:
-        """A link and every link welded to it by fixed joints (a sphere hand on an MJCF forearm, a URDF wrist)."""
-        cid, body = self.scene.client, self.robot.body
-        links, grew = {link}, True
-        while grew:
-            grew = False
-            for j in range(p.getNumJoints(body, physicsClientId=cid)):
-                info = p.getJointInfo(body, j, physicsClientId=cid)
-                if info[2] == p.JOINT_FIXED and info[16] in links and j not in links:
-                    links.add(j)
-                    grew = True
-        return links
-
     def hand_touches_cube(self) -> bool:
-        contacts = p.getContactPoints(self.robot.body, self.cube, physicsClientId=self.scene.client)
-        return any(c[3] in self.hand_links for c in contacts)
+        return any(link in self.hand_links for link in self.scene.contact_links(self.robot.body, self.cube))
 
     def _release(self) -> None:
         if self.grasp_constraint is not None:
-            p.removeConstraint(self.grasp_constraint, physicsClientId=self.scene.client)
+            self.scene.remove_constraint(self.grasp_constraint)
             self.grasp_constraint = None
         self.hand_closed = False
 
     # ---- scoring -----------------------------------------------------------------------------
     def evaluate(self, obs) -> StepResult:
-        slot = 0 if self.hand == "right_hand" else 1
+        o = ee_obs_offset(self.hand)
         cube = obs["env_state"][:3]
         to_goal = float(np.linalg.norm(cube - obs["goal"]))
-        to_cube = float(np.linalg.norm(obs["ee"][slot * 8:slot * 8 + 3] - cube))
+        to_cube = float(np.linalg.norm(obs["ee"][o:o + 3] - cube))
         success = to_goal < self.success_distance
         return StepResult(reward=-(to_goal + 0.5 * to_cube), success=success)
 

@@ -6,22 +6,17 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from flywheel.canonical import ee_obs_offset
 from flywheel.sim import transforms as tf
-from flywheel.sim.registration import EPISODE_STEPS
-from flywheel.sim.tasks.base import StepResult, Task, TaskNotApplicable, box_space
+from flywheel.sim.registration import register_task
+from flywheel.sim.tasks.base import StepResult, Task, box_space
 
 
+@register_task("reach", env_id="flywheel/Reach-v0", max_episode_steps=50, requires=("hand",))
 @dataclass
 class ReachTask(Task):
-    name: str = "reach"
-    max_episode_steps: int = EPISODE_STEPS["reach"]
     success_distance: float = 0.03
     target_range: tuple[float, float, float] = (0.15, 0.2, 0.15)  # half-extents of the target box around the hand's home
-
-    def check_robot(self, spec) -> None:
-        if not spec.hands:
-            raise TaskNotApplicable(f"task 'reach' needs a hand end-effector (right_hand or left_hand); robot {spec.name!r} "
-                                    f"has {', '.join(spec.end_effectors) or 'no end-effectors'}")
 
     def build(self, scene, robot) -> None:
         super().build(scene, robot)
@@ -35,8 +30,7 @@ class ReachTask(Task):
         lo[2] = max(lo[2], 0.05)
         hi = self.center + np.array(self.target_range)
         self.goal_world = rng.uniform(lo, hi)
-        import pybullet as p
-        p.resetBasePositionAndOrientation(self.marker, self.goal_world.tolist(), [0, 0, 0, 1], physicsClientId=self.scene.client)
+        self.scene.set_body_pose(self.marker, self.goal_world.tolist(), [0, 0, 0, 1])
 
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:
         return {"goal": box_space(3)}
@@ -46,8 +40,8 @@ class ReachTask(Task):
         return {"goal": self._goal_base}
 
     def evaluate(self, obs) -> StepResult:
-        slot = 0 if self.hand == "right_hand" else 1
-        dist = float(np.linalg.norm(obs["ee"][slot * 8:slot * 8 + 3] - obs["goal"]))
+        o = ee_obs_offset(self.hand)
+        dist = float(np.linalg.norm(obs["ee"][o:o + 3] - obs["goal"]))
         return StepResult(reward=-dist, success=dist < self.success_distance)
 
     def describe(self) -> str:

@@ -31,8 +31,8 @@ from flywheel.collectors.collection.plan import RunPlan, check_resume, plan_run,
 from flywheel.datasets.lock import DatasetLock
 
 
-def collect(config: CollectConfig | str, *args: Any, callback: Callable[[dict[str, Any]], None] | None = None,
-            **options: Any) -> CollectSummary:
+def collect(config: CollectConfig | str | None = None, /, *args: Any,
+            callback: Callable[[dict[str, Any]], None] | None = None, **options: Any) -> CollectSummary:
     """Collect episodes into a dataset folder as ``config`` says; episode k runs from seed ``config.seed + k``.
 
     ``config`` is a `CollectConfig`, or its fields given directly (``collect("reach", "panda", 100, out=...)``).
@@ -47,7 +47,7 @@ def collect(config: CollectConfig | str, *args: Any, callback: Callable[[dict[st
     t_start = time.time()
     if not isinstance(config, CollectConfig):
         try:
-            config = CollectConfig(config, *args, **options)
+            config = CollectConfig(*([] if config is None else [config]), *args, **options)
         except TypeError as err:
             raise CollectError(f"collect: {err}") from None
     elif args or options:

@@ -51,6 +51,9 @@ def plan_run(config: CollectConfig) -> RunPlan:
     if task not in task_names():
         raise CollectError(f"unknown task {task!r}; available tasks: {', '.join(task_names())}")
     cfg = worker.env_config(task, str(robot), config.control_mode, config.cameras, config.max_steps)
+    plugins = worker.plugin_modules(task)
+    if plugins:  # only for tasks defined outside flywheel: built-in runs keep their config as it was
+        cfg["plugins"] = plugins
     try:
         env = worker.make_env(cfg)
     except KeyError as err:  # unknown robot

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from typing import Any, Callable
 
@@ -31,8 +32,45 @@ def env_config(task: str, robot: str, control_mode: str = "joint_pos", cameras=(
             "max_steps": max_steps, "randomize": randomize}
 
 
+def plugin_modules(task: str) -> list[list[str]]:
+    """``[module name, file]`` of the modules outside flywheel that registered ``task`` or its expert: a task written
+    as one module (in a notebook's folder, a test) runs on Ray workers too, which import these files first."""
+    from flywheel.collectors.policies.experts import EXPERTS
+    from flywheel.sim.tasks import task_class
+
+    classes = [task_class(task)] + ([EXPERTS[task]] if task in EXPERTS else [])
+    found: list[list[str]] = []
+    for cls in classes:
+        module = sys.modules.get(cls.__module__)
+        path = getattr(module, "__file__", None)
+        if cls.__module__.split(".")[0] != "flywheel" and path and [cls.__module__, path] not in found:
+            found.append([cls.__module__, os.path.abspath(path)])
+    return found
+
+
+def load_plugins(plugins: list[list[str]] | None) -> None:
+    """Import the modules `plugin_modules` named (once per process), so their tasks and experts register here."""
+    import importlib.util
+
+    for name, path in plugins or []:
+        if name in sys.modules:
+            continue
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import {name} from {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+
+
 def make_env(cfg: dict[str, Any]):
     from flywheel.sim import make_env as _make_env
+
+    load_plugins(cfg.get("plugins"))
 
     cams = list(cfg.get("cameras") or [])
     return _make_env(cfg["task"], robot=cfg["robot"], max_episode_steps=cfg.get("max_steps"),

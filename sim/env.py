@@ -36,8 +36,10 @@ class RobotTaskEnv(gym.Env):
                  control_hz: int = 20, fixed_base: bool | None = None, render_mode: str | None = None):
         if control_mode not in CONTROL_MODES:
             raise ValueError(f"unknown control_mode {control_mode!r}; use one of {', '.join(CONTROL_MODES)}")
-        if PHYSICS_HZ % control_hz:
-            raise ValueError(f"control_hz={control_hz} must divide the physics rate {PHYSICS_HZ} Hz")
+        valid_rates = [hz for hz in range(1, PHYSICS_HZ + 1) if PHYSICS_HZ % hz == 0]
+        if isinstance(control_hz, bool) or not isinstance(control_hz, (int, np.integer)) or control_hz not in valid_rates:
+            raise ValueError(f"control_hz={control_hz!r} must be a whole number of Hz that divides the physics rate "
+                             f"{PHYSICS_HZ} Hz: one of {', '.join(map(str, valid_rates))}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
         self.spec_robot = robot_registry.get(robot)

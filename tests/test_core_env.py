@@ -194,3 +194,10 @@ def test_expert_episode_does_not_depend_on_the_episodes_before_it():
         _expert_trace(used_env, used, seed)
     fresh_env = make_env("pick_place", robot="panda")
     assert np.array_equal(_expert_trace(used_env, used, 5), _expert_trace(fresh_env, expert("pick_place", fresh_env), 5))
+
+
+@pytest.mark.parametrize("hz", [0, -5, 7, "20", 1e9, float("nan"), True])
+def test_control_rate_must_divide_the_physics_rate(hz):
+    """control_hz=0 used to divide by zero and -5 froze the physics (negative substeps) silently."""
+    with pytest.raises(ValueError, match="control_hz=.* must be a whole number of Hz that divides the physics rate"):
+        RobotTaskEnv(robot="panda", task="reach", control_hz=hz)

@@ -118,7 +118,16 @@ class _EnvWorker:
         self.started = time.time()
 
     def ping(self) -> dict[str, Any]:
-        return {"name": self.name, "pid": os.getpid(), "host": socket.gethostname()}
+        """Who and where this worker is (the Ray node id when it runs inside Ray), for the run's per-worker figures."""
+        node_id = None
+        try:
+            import ray
+
+            if ray.is_initialized():
+                node_id = ray.get_runtime_context().get_node_id()
+        except Exception:  # plain Python (tests, the benchmark's in-process loop)
+            pass
+        return {"name": self.name, "pid": os.getpid(), "host": socket.gethostname(), "node_id": node_id}
 
     def rss_bytes(self) -> int:
         return _rss_bytes()

@@ -129,9 +129,12 @@ def image_feature(height: int, width: int, channels: int = 3) -> dict[str, Any]:
     return {"dtype": "image", "shape": [int(height), int(width), int(channels)], "names": list(IMAGE_NAMES)}
 
 
-def video_feature(height: int, width: int, channels: int, fps: int, codec: str) -> dict[str, Any]:
+def video_feature(height: int, width: int, channels: int, fps: int, codec: str,
+                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """An ``observation.images.<camera>`` feature stored as video, with the ``info`` block LeRobot v3.0 writes
-    (``video.*`` keys as its ``get_video_info`` reports them: ``codec`` is the stream's codec name, e.g. ``av1``)."""
+    (``video.*`` keys as its ``get_video_info`` reports them: ``codec`` is the stream's codec name, e.g. ``av1``;
+    ``extra``: the encoder settings). The depth marker is written both ways: ``video.is_depth_map`` as LeRobot
+    0.4 writes it, ``is_depth_map`` as LeRobot 0.6 does (it reads either)."""
     ft = {"dtype": "video", "shape": [int(height), int(width), int(channels)], "names": list(IMAGE_NAMES)}
     ft["info"] = {
         "video.height": int(height),
@@ -142,6 +145,8 @@ def video_feature(height: int, width: int, channels: int, fps: int, codec: str) 
         "video.fps": int(fps),
         "video.channels": int(channels),
         "has_audio": False,
+        **dict(extra or {}),
+        "is_depth_map": False,
     }
     return ft
 

@@ -93,8 +93,24 @@ def encoder_for(feature: dict[str, Any]) -> str:
 
 
 def encoder_options(encoder: str) -> dict[str, str]:
-    """LeRobot's options: GOP 2 and CRF 30 (SVT-AV1 at its default preset)."""
-    return {"g": str(GOP), "crf": str(CRF)}
+    """LeRobot's RGB defaults as its ``get_codec_options`` passes them (GOP 2, CRF 30; SVT-AV1 at preset 12 with
+    fast-decode 0), on one thread: a Ray worker owns one CPU."""
+    if encoder == "libsvtav1":
+        return {"g": str(GOP), "crf": str(CRF), "preset": "12", "svtav1-params": "fast-decode=0:lp=1"}
+    return {"g": str(GOP), "crf": str(CRF), "threads": "1"}
+
+
+def feature_info(encoder: str) -> dict[str, Any]:
+    """The encoder settings LeRobot 0.6 records beside the stream's ``video.*`` info."""
+    info: dict[str, Any] = {"video.g": GOP, "video.crf": CRF}
+    if encoder == "libsvtav1":
+        info.update({"video.preset": 12, "video.fast_decode": 0})
+    return info
+
+
+def video_feature(height: int, width: int, fps: int, encoder: str) -> dict[str, Any]:
+    """The ``observation.images.<camera>`` feature of a camera stored as video with ``encoder``."""
+    return schema.video_feature(height, width, 3, fps, codec_name(encoder), extra=feature_info(encoder))
 
 
 def segment_path(staging_file: Path, video_key: str) -> Path:
@@ -260,14 +276,14 @@ class VideoFiles:
             self.chunk, self.file = next_file(self.chunk, self.file, self.chunks_size)
         if self._out is None:
             self._open_file(seg.stream)
-        in_tb, out_tb = seg.stream.time_base, self._stream.time_base
-        shift = Fraction(self.frames - first, self.fps)  # seconds to add to every packet of this episode
-        for packet in packets:
+        in_tb = seg.stream.time_base
+        shift = round(Fraction(self.frames - first, self.fps) / in_tb)  # in the segment's time base
+        for packet in packets:  # timestamps stay in the segment's time base: mux rescales them to the file's
             self.bytes += packet.size
-            pts = packet.pts * in_tb + shift
-            dts = (packet.dts if packet.dts is not None else packet.pts) * in_tb + shift
-            packet.pts, packet.dts = round(pts / out_tb), round(dts / out_tb)
+            dts = packet.dts if packet.dts is not None else packet.pts
+            packet.pts, packet.dts = packet.pts + shift, dts + shift
             packet.stream = self._stream
+            packet.time_base = in_tb
             self._out.mux(packet)
         start = self.frames
         self.frames += length
@@ -277,9 +293,10 @@ class VideoFiles:
         av = _av()
         path = self.root / schema.video_path(self.key, self.chunk, self.file)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._out = av.open(str(path), "w", format="mp4")
+        # faststart (the index at the front, as LeRobot writes): a reader finds every frame without reading to the end
+        self._out = av.open(str(path), "w", format="mp4", options={"movflags": "faststart"})
         self._stream = self._out.add_stream_from_template(template, opaque=True)
-        self._stream.time_base = Fraction(1, self.fps)
+        self._stream.time_base = template.time_base  # as LeRobot's concatenation: the codec context lacks it
         self.frames = self.bytes = 0
 
     def _close_file(self) -> None:

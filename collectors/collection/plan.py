@@ -182,7 +182,8 @@ def check_resume(out, plan: RunPlan) -> None:
 
     old = read_spec(out).get("config") or {}
     new = plan.flywheel_meta["config"]
-    changed = [k for k in sorted(set(old) | set(new)) if k != "inputs" and old.get(k) != new.get(k)]
+    keys = list(new) + sorted(k for k in old if k not in new)  # the config's own order: cameras before camera_size
+    changed = [k for k in keys if k != "inputs" and old.get(k) != new.get(k)]
     old_inputs, new_inputs = old.get("inputs") or {}, new.get("inputs") or {}
     changed += [f"inputs.{k}" for k in sorted(set(old_inputs) | set(new_inputs)) if old_inputs.get(k) != new_inputs.get(k)]
     if changed:

@@ -338,7 +338,10 @@ class Dataset:
 
     # ---- data ---------------------------------------------------------------------------------
     def episode(self, i: int, columns: Sequence[str] | None = None, *, decode_images: bool = True) -> dict[str, np.ndarray]:
-        """Episode with ``episode_index`` ``i`` as numpy arrays: scalars (T,), vectors (T, D), images (T, H, W, C)."""
+        """Episode with ``episode_index`` ``i`` as numpy arrays: scalars (T,), vectors (T, D), images (T, H, W, C).
+
+        Video features are decoded from their mp4 (whatever ``decode_images`` says); leave them out of
+        ``columns`` when only the numbers are needed."""
         i = int(i)
         if not 0 <= i < len(self._ep_file):
             raise IndexError(f"episode {i} is not in {self.root} (0..{len(self._ep_file) - 1})")
@@ -347,11 +350,36 @@ class Dataset:
         unknown = [c for c in cols if c not in self.features]
         if unknown:
             raise KeyError(f"unknown feature(s) {unknown}; the dataset has {list(self.features)}")
+        videos = [c for c in cols if self.features[c]["dtype"] == "video"]
+        columns_read = [c for c in cols if c not in videos]
         try:
-            table = self._file(rel).read_row_group(rg, columns=cols)
+            table = self._file(rel).read_row_group(rg, columns=columns_read)
         except Exception as err:
             raise DatasetError(self.root / rel, f"row group {rg} (episode {i}) is unreadable ({err})") from None
-        return {c: column_to_numpy(table.column(c), self.features[c], decode_images=decode_images) for c in cols}
+        out = {c: column_to_numpy(table.column(c), self.features[c], decode_images=decode_images) for c in columns_read}
+        out.update({c: self.video_frames(i, c) for c in videos})
+        return {c: out[c] for c in cols}
+
+    def video_path(self, i: int, key: str) -> tuple[Path, float, float]:
+        """Where episode ``i``'s frames of the video feature ``key`` are: (mp4 path, from and to timestamps)."""
+        ep = self._all_episodes
+        col = f"videos/{key}/"
+        try:
+            chunk, file = (int(ep.column(col + c)[i].as_py()) for c in ("chunk_index", "file_index"))
+            start, end = (float(ep.column(col + c)[i].as_py()) for c in ("from_timestamp", "to_timestamp"))
+        except KeyError:
+            raise DatasetError(self.root / schema.EPISODES_DIR, f"no {col}* columns for the video feature {key!r}") from None
+        template = self.info.get("video_path") or schema.VIDEO_PATH
+        return resolve_inside(self.root, template.format(video_key=key, chunk_index=chunk, file_index=file)), start, end
+
+    def video_frames(self, i: int, key: str) -> np.ndarray:
+        """Episode ``i``'s frames of the video feature ``key``, decoded: uint8 (T, H, W, 3). Lossy (the video
+        codec's), unlike every other column."""
+        from .video import decode_frames
+
+        path, start, _ = self.video_path(i, key)
+        length = int(self._all_episodes.column("length")[i].as_py())
+        return decode_frames(path, start, length, self.fps)
 
     def iter_episodes(self, columns: Sequence[str] | None = None, *, decode_images: bool = True) -> Iterator[dict[str, np.ndarray]]:
         """Episodes of this view in order, one in memory at a time."""

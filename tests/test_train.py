@@ -86,6 +86,7 @@ def test_training_is_seeded_deterministic_and_saves_what_it_learned_from(panda_r
     stats = ds.stats
     want = np.concatenate([stats[k]["mean"] for k in ("observation.state", "observation.ee", "observation.environment_state")])
     np.testing.assert_allclose(a["obs_mean"], want, rtol=1e-6)
+    assert (a["out_low"] < a["out_high"]).all()  # the deployed policy clips its outputs to the range trained on
     loss = header["training"]["loss_curve"]
     assert loss[-1] < 0.5 * loss[0]
 

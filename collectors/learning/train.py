@@ -521,7 +521,13 @@ def train(paths: Sequence[str | os.PathLike], out: str | os.PathLike, config: Tr
                      "seconds": round(time.perf_counter() - start, 2)},
         "code_version": _code_version(),
     }
-    arrays = {"obs_mean": data.obs_mean, "obs_std": obs_std, "act_mean": act_mean, "act_std": act_std}
+    # The range of the targets seen in training, widened by a quarter: the deployed policy clips its outputs to it,
+    # so a state far from the data cannot make it command a joint jump the expert never made (that flung cubes
+    # metres away in pick_place); a target mean or residual outside the data is extrapolation, not skill.
+    low, high = data.y.min(axis=0), data.y.max(axis=0)
+    margin = 0.25 * (high - low) + 1e-3
+    arrays = {"obs_mean": data.obs_mean, "obs_std": obs_std, "act_mean": act_mean, "act_std": act_std,
+              "out_low": (low - margin).astype(np.float32), "out_high": (high + margin).astype(np.float32)}
     save_policy(out, header, fit.weights, arrays)
     if log:
         log(f"saved {out} (final loss {fit.losses[-1]:.5f}, {header['training']['seconds']} s)")

@@ -110,6 +110,10 @@ class LearnedPolicy:
         self.obs_std = arrays["obs_std"].astype(np.float64)
         self.act_mean = arrays["act_mean"].astype(np.float64)
         self.act_std = arrays["act_std"].astype(np.float64)
+        # outputs clipped to the range trained on (older files have none: -inf..inf)
+        n_out = len(self.act_mean)
+        self.out_low = arrays["out_low"].astype(np.float64) if "out_low" in arrays else np.full(n_out, -np.inf)
+        self.out_high = arrays["out_high"].astype(np.float64) if "out_high" in arrays else np.full(n_out, np.inf)
         sources = input_sources(env.unwrapped.observation_space)
         self.sources = [sources[f["key"]] for f in header["inputs"]]
         pairs = header.get("residual") or []
@@ -134,7 +138,7 @@ class LearnedPolicy:
 
     def act(self, observation: dict[str, Any]) -> np.ndarray:
         x = np.concatenate([observation_vector(observation, src) for src in self.sources]).astype(np.float64)
-        a = self.predict(x[None])[0]
+        a = np.clip(self.predict(x[None])[0], self.out_low, self.out_high)
         if len(self._res_a):
             a[self._res_a] += np.asarray(observation["state"], np.float64)[self._res_s]
         return np.clip(a, self.low, self.high).astype(np.float32)

@@ -9,7 +9,7 @@ Layout (robomimic's documented dataset structure)::
     data/demo_<i>/actions      (T, A)
     data/demo_<i>/rewards      (T,)
     data/demo_<i>/dones        (T,)  1 on the step that ends the episode
-    data/demo_<i>/states       (T, S) ``observation.env_state`` when present
+    data/demo_<i>/states       (T, S) ``observation.environment_state`` (format 1: ``observation.env_state``) when present
     mask/successful            names of the successful demos (a robomimic filter key)
 
 Observation keys are the feature names without ``observation.`` and with ``.`` as ``_``; images are
@@ -85,8 +85,9 @@ def export_robomimic(
             g.create_dataset("actions", data=ep[action_key].astype(np.float64))
             g.create_dataset("rewards", data=ep["next.reward"].astype(np.float64))
             g.create_dataset("dones", data=ep["next.done"].astype(np.int64))
-            if "observation.env_state" in ep:
-                g.create_dataset("states", data=ep["observation.env_state"].astype(np.float64))
+            state_key = next((k for k in ("observation.environment_state", "observation.env_state") if k in ep), None)
+            if state_key is not None:
+                g.create_dataset("states", data=ep[state_key].astype(np.float64))
             g.attrs["num_samples"] = t
             if seeds[n] is not None:
                 g.attrs["seed"] = int(seeds[n])

@@ -46,7 +46,11 @@ from flywheel.canonical import HANDS as CANONICAL_EE
 
 # ---- format versions and paths (LeRobot v3.0) ------------------------------------------------------
 CODEBASE_VERSION = "v3.0"
-FLYWHEEL_FORMAT = 1  # version of our own files: staging/spec.json, staging parquet metadata, meta/flywheel.json
+# Version of our own files (staging/spec.json, staging parquet metadata, meta/flywheel.json) and of the columns a
+# collector writes. 2: object state and goal in LeRobot's ``observation.environment_state`` (1: separate
+# ``observation.env_state`` and ``observation.goal``; read as 2 by `flywheel.datasets.legacy`).
+FLYWHEEL_FORMAT = 2
+READABLE_FLYWHEEL_FORMATS = (1, 2)  # the staging layout is unchanged since 1, so an old interrupted dataset still finalises
 
 DEFAULT_CHUNK_SIZE = 1000  # files per chunk folder, as LeRobot
 DEFAULT_DATA_FILE_SIZE_MB = 100  # target size of one data file, as LeRobot

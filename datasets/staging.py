@@ -190,8 +190,9 @@ def read_spec(root: str | os.PathLike) -> dict[str, Any]:
     spec = read_json(path, allow_inf=True)
     if not isinstance(spec, dict) or spec.get("format") != _SPEC_FORMAT:
         raise DatasetError(path, "not a flywheel staging spec")
-    if spec.get("flywheel_format") != schema.FLYWHEEL_FORMAT:
-        raise DatasetError(path, f"staging format {spec.get('flywheel_format')!r}, this flywheel reads {schema.FLYWHEEL_FORMAT}")
+    if spec.get("flywheel_format") not in schema.READABLE_FLYWHEEL_FORMATS:
+        raise DatasetError(path, f"staging format {spec.get('flywheel_format')!r}, this flywheel reads "
+                                 f"{', '.join(map(str, schema.READABLE_FLYWHEEL_FORMATS))}")
     return spec
 
 

@@ -29,6 +29,16 @@ EE_OBS_KEY = "observation.ee"
 EE_MASK_KEY = "observation.ee_mask"
 EE_ACTION_KEY = "action.ee"
 CANONICAL_KEYS = (EE_OBS_KEY, EE_MASK_KEY, EE_ACTION_KEY)
+
+# Object and goal state, as LeRobot names it (its ACT and Diffusion policies read observation.state,
+# observation.environment_state and images, nothing else): tasks observe ``environment_state`` (objects) and
+# ``goal``; datasets store both in ``observation.environment_state`` (objects first, then ``goal.*``).
+ENV_STATE_OBS = "environment_state"
+GOAL_OBS = "goal"
+ENV_STATE_KEY = "observation.environment_state"
+# Flywheel format 1 (datasets written before the rename) stored these two columns instead.
+LEGACY_ENV_STATE_KEY = "observation.env_state"
+LEGACY_GOAL_KEY = "observation.goal"
 EE_OBS_DIM = len(HANDS) * EE_OBS_WIDTH  # 16
 EE_MASK_DIM = len(HANDS)  # 2
 EE_ACTION_DIM = len(HANDS) * EE_ACTION_WIDTH  # 14

@@ -207,12 +207,12 @@ def _tamper_copy(src: Path, dst: Path, episode: int) -> None:
     pf = pq.ParquetFile(path)
     tables = [pf.read_row_group(i) for i in range(pf.num_row_groups)]
     t = tables[episode]
-    col = t.column("observation.goal").combine_chunks()
+    col = t.column("observation.environment_state").combine_chunks()
     flat = col.values.to_numpy(zero_copy_only=False).copy()
     flat.view(np.uint32)[1] ^= 1
     import pyarrow as pa
 
-    tables[episode] = t.set_column(t.schema.get_field_index("observation.goal"), t.schema.field("observation.goal"),
+    tables[episode] = t.set_column(t.schema.get_field_index("observation.environment_state"), t.schema.field("observation.environment_state"),
                                    pa.FixedSizeListArray.from_arrays(pa.array(flat), col.type.list_size))
     with pq.ParquetWriter(path, pf.schema_arrow) as w:
         for t in tables:
@@ -225,7 +225,7 @@ def test_replay_finds_a_changed_observation(reference, tmp_path):
     _tamper_copy(ref, bad, episode=7)
     report = replay(bad, episodes=range(5, 10), workers=2)
     assert list(report.mismatches) == [7]
-    assert report.mismatches[7][0].startswith("observation.goal: first differs at frame 0")
+    assert report.mismatches[7][0].startswith("observation.environment_state: first differs at frame 0")
 
 
 def test_replay_with_camera_writes_a_new_dataset(reference, tmp_path):

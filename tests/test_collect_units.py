@@ -34,7 +34,8 @@ def test_features_are_lerobot_style_and_canonical(reach_env):
     assert f["action.ee"]["shape"] == [14]
     assert f["observation.state"]["names"] == reach_env.unwrapped.state_names
     assert f["action"]["names"] == reach_env.unwrapped.action_names
-    assert f["observation.goal"]["shape"] == [3]
+    assert f["observation.environment_state"]["shape"] == [3]  # reach: the goal alone
+    assert f["observation.environment_state"]["names"] == ["goal.x", "goal.y", "goal.z"]
     assert all(ft["dtype"] == "float32" for ft in f.values())
 
 

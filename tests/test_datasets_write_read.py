@@ -183,7 +183,7 @@ def test_flywheel_meta(datasets):
     want = synthetic.flywheel_meta("arm7")
     for k, v in want.items():
         assert meta[k] == v
-    assert meta["flywheel_format"] == 1 and "code_version" in meta
+    assert meta["flywheel_format"] == schema.FLYWHEEL_FORMAT and "code_version" in meta
     assert meta["dataset"]["episodes"] == 7 and meta["dataset"]["seeds"] == [100, 106]
     assert set(meta["workers"]) == {"w0", "w1"} and sum(w["episodes"] for w in meta["workers"].values()) == 7
 

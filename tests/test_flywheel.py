@@ -118,3 +118,15 @@ def test_loop_refuses_bad_settings_before_any_work(tmp_path):
     args = build_parser().parse_args(["loop", "--task", "reach", "--robot", "panda", "--rounds", "3",
                                       "--episodes-per-round", "100", "--out", "x", "--eval-episodes", "100"])
     assert (args.rounds, args.episodes_per_round, args.eval_episodes, args.workers) == (3, 100, 100, 2)
+
+
+def test_flywheel_eval_measures_what_the_loop_recorded(loop_dir, capsys):
+    """One source of truth: the loop's held-out figure is `flywheel eval` on the same seeds."""
+    from flywheel.cli import main as cli_main
+
+    r = json.loads((loop_dir / "loop.json").read_text())["rounds"][1]
+    assert cli_main(["eval", r["policy"], "--episodes", str(EVAL), "--workers", "2", "--json"]) == 0  # task, robot: the policy's
+    doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (doc["task"], doc["robot"], doc["episodes"]) == ("reach", "panda", EVAL)
+    assert doc["success_rate"] == pytest.approx(r["success_rate"]) and doc["interval"] == r["success_interval"]
+    assert doc["per_task"]["reach"]["seeds"] == [10_000_000, 10_000_000 + EVAL - 1]

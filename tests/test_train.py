@@ -72,7 +72,7 @@ def test_training_is_seeded_deterministic_and_saves_what_it_learned_from(panda_r
 
     ds = fd.open(panda_reach)
     assert header["format"] == "flywheel-policy" and header["features"] == "native"
-    assert [f["key"] for f in header["inputs"]] == ["observation.state", "observation.ee", "observation.goal"]
+    assert [f["key"] for f in header["inputs"]] == ["observation.state", "observation.ee", "observation.environment_state"]
     assert header["inputs"][0]["names"] == ds.features["observation.state"]["names"]
     assert header["target"] == {"key": "action", "dim": 9, "names": ds.features["action"]["names"]}
     assert len(header["residual"]) == 9  # every panda action is a joint target: learned as action - q
@@ -84,8 +84,9 @@ def test_training_is_seeded_deterministic_and_saves_what_it_learned_from(panda_r
     env.close()
     # inputs are normalised with meta/stats.json
     stats = ds.stats
-    want = np.concatenate([stats[k]["mean"] for k in ("observation.state", "observation.ee", "observation.goal")])
+    want = np.concatenate([stats[k]["mean"] for k in ("observation.state", "observation.ee", "observation.environment_state")])
     np.testing.assert_allclose(a["obs_mean"], want, rtol=1e-6)
+    assert (a["out_low"] < a["out_high"]).all()  # the deployed policy clips its outputs to the range trained on
     loss = header["training"]["loss_curve"]
     assert loss[-1] < 0.5 * loss[0]
 
@@ -94,7 +95,7 @@ def test_normalisation_pools_the_stats_of_several_datasets(panda_reach, tmp_path
     second = record(tmp_path / "second", seeds=range(100, 104))
     header = train([panda_reach, second], tmp_path / "p.npz", TrainConfig(epochs=2, hidden=(16,)))
     arrays = _arrays(tmp_path / "p.npz")
-    frames = [fd.open(p).episode(i, ["observation.goal"])["observation.goal"]
+    frames = [fd.open(p).episode(i, ["observation.environment_state"])["observation.environment_state"]
               for p in (panda_reach, second) for i in range(len(fd.open(p)))]
     goal = np.concatenate(frames).astype(np.float64)
     sl = slice(18 + 16, 18 + 16 + 3)
@@ -125,7 +126,7 @@ def test_a_canonical_policy_drives_another_robot_in_end_effector_control(tmp_pat
     data = record(tmp_path / "panda_ee", seeds=range(10), control_mode="ee_delta")
     path = tmp_path / "canonical.npz"
     header = train([data], path, TrainConfig(features="canonical", epochs=5, hidden=(32,)))
-    assert [f["key"] for f in header["inputs"]] == ["observation.ee", "observation.ee_mask", "observation.goal"]
+    assert [f["key"] for f in header["inputs"]] == ["observation.ee", "observation.ee_mask", "observation.environment_state"]
     assert header["target"]["key"] == "action.ee" and header["residual"] == []
     env = make_env("reach", robot="flywheel_humanoid", control_mode="ee_delta")
     policy = load_policy(path, env)

@@ -14,8 +14,9 @@ obs["state"]           observation.state (names ``q.<joint>``, ``qd.<joint>``)
 obs["ee"]              observation.ee (canonical, 16)
 obs["ee_mask"]         observation.ee_mask (canonical, 2)
 obs["base"]            observation.base (floating-base robots)
-obs["goal"]            observation.goal
-obs["env_state"]       observation.env_state
+obs["environment_state"] observation.environment_state (objects first ...
+obs["goal"]              ... then the goal ``goal.*``: LeRobot's policies read only
+                         state, environment_state and images, so the goal must be in there)
 obs["images"][cam]     observation.images.<cam> (uint8 H x W x 3, PNG in the dataset)
 action                 action (names = env.action_names)
 info["action_ee"]      action.ee (canonical, 14)
@@ -32,15 +33,53 @@ from typing import Any
 
 import numpy as np
 
+from flywheel.canonical import ENV_STATE_KEY, ENV_STATE_OBS, GOAL_OBS, LEGACY_ENV_STATE_KEY, LEGACY_GOAL_KEY
+
 IMAGE_PREFIX = "observation.images."
 BASE_NAMES = ["x", "y", "z", "qx", "qy", "qz", "qw", "vx", "vy", "vz", "wx", "wy", "wz"]
 GOAL_NAMES = ["x", "y", "z"]
 STEP_KEYS = ("next.reward", "next.done", "next.truncated", "next.success")
-OBS_ORDER = ("state", "ee", "ee_mask", "base", "goal", "env_state")
+OBS_ORDER = ("state", "ee", "ee_mask", "base", ENV_STATE_OBS, GOAL_OBS)
+FOLDED = (ENV_STATE_OBS, GOAL_OBS)  # observation entries stored together in observation.environment_state
+# Feature names of flywheel format 1 that policy files trained on old datasets may still read: the env's
+# entries they came from (the folded feature has no inverse, so these keep old policies running).
+LEGACY_SOURCES = {LEGACY_ENV_STATE_KEY: (ENV_STATE_OBS,), LEGACY_GOAL_KEY: (GOAL_OBS,)}
 
 
 def _obs_feature_key(key: str) -> str:
-    return f"observation.{key}"
+    return ENV_STATE_KEY if key in FOLDED else f"observation.{key}"
+
+
+def feature_sources(spaces) -> dict[str, tuple[str, ...]]:
+    """Dataset feature -> the observation entries concatenated (in this order) into it, for the numeric entries
+    of an observation space (a gymnasium Dict or its ``.spaces``). The one place the folding is written: the
+    recorder stores frames with it and learned policies rebuild their inputs with it."""
+    spaces = getattr(spaces, "spaces", spaces)
+    keys = [k for k in OBS_ORDER if k in spaces] + sorted(k for k in spaces if k not in OBS_ORDER)
+    out: dict[str, tuple[str, ...]] = {}
+    for key in keys:
+        if key in ("images", "depth"):
+            continue
+        name = _obs_feature_key(key)
+        out[name] = out.get(name, ()) + (key,)
+    return out
+
+
+def observation_vector(obs: dict[str, Any], sources: tuple[str, ...]) -> np.ndarray:
+    """One dataset feature's value from an observation (the entries of ``sources`` concatenated)."""
+    if len(sources) == 1:
+        return np.asarray(obs[sources[0]]).ravel()
+    return np.concatenate([np.asarray(obs[k], np.float64).ravel() for k in sources])
+
+
+def _element_names(task, key: str, n: int) -> list[str]:
+    """The task's names for the elements of observation entry ``key``, else ``key.<i>`` (``x, y, z`` for a goal)."""
+    names = task.observation_names().get(key) if hasattr(task, "observation_names") else None
+    if names is not None and len(names) == n:
+        return list(names)
+    if key == GOAL_OBS and n == len(GOAL_NAMES):
+        return list(GOAL_NAMES)
+    return [f"{key}.{i}" for i in range(n)]
 
 
 def dataset_features(env) -> dict[str, dict[str, Any]]:
@@ -53,6 +92,7 @@ def dataset_features(env) -> dict[str, dict[str, Any]]:
     spaces = u.observation_space.spaces  # gymnasium sorts Dict keys; the dataset lists state first, images last
     order = [k for k in OBS_ORDER if k in spaces] + sorted(k for k in spaces if k not in OBS_ORDER and k != "images")
     order += ["images"] if "images" in spaces else []
+    task = getattr(u, "task", None)
     for key in order:
         space = spaces[key]
         if key == "depth":
@@ -72,9 +112,17 @@ def dataset_features(env) -> dict[str, dict[str, Any]]:
             names = list(u.state_names)
         elif key == "base" and n == len(BASE_NAMES):
             names = list(BASE_NAMES)
-        elif key == "goal" and n == len(GOAL_NAMES):
-            names = list(GOAL_NAMES)
-        features[name] = {"dtype": "float32", "shape": [n], "names": names}
+        elif key in FOLDED:
+            names = _element_names(task, key, n)
+            if key == GOAL_OBS:
+                names = [f"goal.{x}" for x in names]
+        elif task is not None and hasattr(task, "observation_names") and key in task.observation_names():
+            names = _element_names(task, key, n)
+        if name in features:  # the goal after the objects, in one feature
+            features[name]["shape"] = [features[name]["shape"][0] + n]
+            features[name]["names"] = features[name]["names"] + names
+        else:
+            features[name] = {"dtype": "float32", "shape": [n], "names": names}
     features["action"] = {"dtype": "float32", "shape": [int(np.prod(u.action_space.shape))], "names": list(u.action_names)}
     features["action.ee"] = dict(canonical["action.ee"])
     return features
@@ -109,6 +157,8 @@ class EpisodeRecorder:
         self._capacity = 0
         self._buf: dict[str, np.ndarray] = {}
         self._obs_keys = [k for k in self.features if k.startswith("observation.") and not k.startswith(IMAGE_PREFIX)]
+        sources = feature_sources(self.u.observation_space)
+        self._sources = {k: sources.get(k, (k[len("observation."):],)) for k in self._obs_keys}
         self._image_keys = [k for k in self.features if k.startswith(IMAGE_PREFIX)]
         self._grow(int(capacity or getattr(env, "_max_episode_steps", None) or 64))
 
@@ -139,7 +189,7 @@ class EpisodeRecorder:
         buf = self._buf
         problem = None
         for name in self._obs_keys:
-            value = obs[name[len("observation."):]]
+            value = observation_vector(obs, self._sources[name])
             row = buf[name][t]
             row[...] = value  # float64 -> float32 cast, as stored
             if problem is None and not (np.isfinite(value).all() and np.isfinite(row).all()):
@@ -186,7 +236,7 @@ class EpisodeRecorder:
                 problem = f"non-finite reward or action.ee at frame {t - 1}"
                 break
         if steps is None and problem is None and t > 0 and not all(
-                np.isfinite(np.asarray(obs[k[len("observation."):]])).all() for k in self._obs_keys):
+                np.isfinite(observation_vector(obs, self._sources[k])).all() for k in self._obs_keys):
             problem = f"non-finite observation after the last step (frame {t})"
         finite = problem is None
         keep = record and (finite or steps is not None)

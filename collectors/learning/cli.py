@@ -1,4 +1,5 @@
-"""`flywheel train` and `flywheel loop`: behaviour cloning on datasets, and the collect-train-deploy flywheel."""
+"""`flywheel train`, `flywheel eval` and `flywheel loop`: behaviour cloning on datasets, held-out evaluation of a
+policy, and the collect-train-deploy flywheel."""
 from __future__ import annotations
 
 import argparse
@@ -45,6 +46,23 @@ def add_commands(subparsers) -> None:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(handler=_train)
 
+    p = subparsers.add_parser("eval", help="held-out success rate of a policy alone, with a 95% interval",
+                              description="Run POLICY alone on N held-out seeds per task (seed S+k; default S = 10000000, "
+                                          "disjoint from training seeds) on Ray workers, and report the success rate with "
+                                          "a 95%% Wilson interval, per task and pooled. Dropped episodes count as failures.")
+    p.add_argument("policy", metavar="POLICY", help="a policy file (flywheel train), or expert / random")
+    p.add_argument("--task", default=None, help="task, or tasks separated by commas (default: the policy's task)")
+    p.add_argument("--robot", default=None, help="robot name or spec .toml (default: the policy's robot)")
+    p.add_argument("--episodes", "-n", type=int, default=100, help="held-out episodes per task (default 100)")
+    p.add_argument("--workers", "-w", type=int, default=2)
+    p.add_argument("--seed", type=int, default=None, help="first held-out seed (default 10000000)")
+    p.add_argument("--control-mode", choices=("joint_pos", "ee_delta"), default=None,
+                   help="default: the policy's (joint_pos for native features, ee_delta for canonical)")
+    p.add_argument("--out", default=None, metavar="DIR", help="keep the evaluation episodes there (default: deleted)")
+    p.add_argument("--address", default=None, help="Ray cluster to join (default: a local Ray)")
+    p.add_argument("--json", action="store_true", help="print a JSON object as the last line")
+    p.set_defaults(handler=_eval)
+
     p = subparsers.add_parser("loop", help="the flywheel: collect expert data, train, deploy with relabelling, retrain",
                               description="Round 0 collects expert episodes; each round trains on everything so far, "
                                           "evaluates the policy alone on held-out seeds, and deploys it with the expert "
@@ -83,6 +101,21 @@ def _train(args) -> int:
     else:
         ins = ", ".join(f["key"] for f in header["inputs"])
         print(f"policy: {header['features']} features ({ins}) -> {header['target']['key']}; robot {header['robot']['name']}")
+    return 0
+
+
+def _eval(args) -> int:
+    import json
+
+    from flywheel.collectors.learning.evaluate import EVAL_SEED, evaluate
+
+    result = evaluate(args.policy, args.task, args.robot, args.episodes, workers=args.workers,
+                      seed=EVAL_SEED if args.seed is None else args.seed, control_mode=args.control_mode,
+                      out=args.out, address=args.address, quiet=True)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print("\n".join(result.lines()))
     return 0
 
 

@@ -5,9 +5,9 @@
 Round 0 collects expert demonstrations (through `collect`, Ray workers). Every round r >= 1 then
 
 1. trains a policy on every dataset collected so far (`flywheel.collectors.learning.train`),
-2. evaluates that policy *alone* on held-out seeds (``eval_seed``... , disjoint from every training seed),
-   collected by the same Ray workers into ``eval/round-RRR`` so the success rate is measured, on disk, and
-   re-checkable (``flywheel replay``),
+2. evaluates that policy *alone* on held-out seeds (``eval_seed``... , disjoint from every training seed) with
+   `flywheel.collectors.learning.evaluate` (what ``flywheel eval`` runs: same seeds, same numbers), collected by
+   the same Ray workers into ``eval/round-RRR`` so the success rate is on disk and re-checkable (``flywheel replay``),
 3. deploys it with DAgger relabelling to collect the next dataset: the learned policy drives (the expert
    with probability beta_r = beta * beta_decay^(r-1)), the scripted expert labels every visited state, and
    the dataset stores the expert's label as ``action``,
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING:
     from flywheel.collectors.learning.train import TrainConfig
 
-EVAL_SEED = 10_000_000
+from flywheel.collectors.learning.evaluate import EVAL_SEED  # noqa: F401 - the loop's default, defined once there
 
 
 class LoopError(ValueError):
@@ -127,6 +127,14 @@ def collect_relabelled(cfg: LoopConfig, policy_path: Path, out: Path, seed: int,
     return {"collector": "ray", "success_rate": s.success_rate, "seconds": s.elapsed}
 
 
+def held_out(cfg: LoopConfig, policy: str, path: Path):
+    """The policy alone on the loop's held-out seeds, kept in ``path``: `evaluate`, the code of ``flywheel eval``."""
+    from flywheel.collectors.learning.evaluate import evaluate
+
+    return evaluate(policy, cfg.task, cfg.robot, cfg.eval_episodes, workers=cfg.workers, seed=cfg.eval_seed,
+                    control_mode=cfg.mode(), out=path, resume=cfg.resume, address=cfg.address, quiet=cfg.quiet)
+
+
 # ---- the loop ---------------------------------------------------------------------------------------
 @dataclass
 class LoopState:
@@ -191,8 +199,7 @@ def run_loop(cfg: LoopConfig, log: Callable[[str], None] | None = None) -> dict[
         data0 = out / "data" / "round-000"
         run_collect(data0, episodes=N, seed=cfg.seed, policy="expert", noise=cfg.noise)
         eval0 = out / "eval" / "expert"
-        run_collect(eval0, episodes=cfg.eval_episodes, seed=cfg.eval_seed, policy="expert")
-        state.expert_success_rate = _dataset_figures(eval0)["success_rate"]
+        state.expert_success_rate = held_out(cfg, "expert", eval0).success_rate
         figures = _dataset_figures(data0)
         state.rounds.append({"round": 0, "policy": None, "driver": "expert", "success_rate": None, "beta": 1.0,
                              "dataset": str(data0), "episodes": figures["episodes"], "frames": figures["frames"],
@@ -214,8 +221,7 @@ def run_loop(cfg: LoopConfig, log: Callable[[str], None] | None = None) -> dict[
                 header = read_policy(policy_path)[0]
             t_train = time.time() - t0
             eval_path = out / "eval" / f"round-{r:03d}"
-            run_collect(eval_path, episodes=cfg.eval_episodes, seed=cfg.eval_seed, policy=str(policy_path))
-            ev = _dataset_figures(eval_path)
+            ev = held_out(cfg, str(policy_path), eval_path)
             data_path = out / "data" / f"round-{r:03d}"
             beta = cfg.beta_for(r)
             seed_r = cfg.seed + r * N
@@ -228,7 +234,8 @@ def run_loop(cfg: LoopConfig, log: Callable[[str], None] | None = None) -> dict[
             tr = header["training"]
             state.rounds.append({
                 "round": r, "policy": str(policy_path), "driver": "learned + expert labels", "beta": beta,
-                "success_rate": ev["success_rate"], "eval_episodes": ev["episodes"], "eval_dataset": str(eval_path),
+                "success_rate": ev.success_rate, "success_interval": [round(x, 4) for x in ev.interval],
+                "eval_episodes": ev.episodes, "eval_dataset": str(eval_path),
                 "eval_seeds": [cfg.eval_seed, cfg.eval_seed + cfg.eval_episodes - 1],
                 "trained_on": {"datasets": len(header["datasets"]), "episodes": tr["episodes"], "frames": tr["frames"],
                                "final_loss": tr["final_loss"], "seconds": round(t_train, 2)},
@@ -240,7 +247,7 @@ def run_loop(cfg: LoopConfig, log: Callable[[str], None] | None = None) -> dict[
                 "seconds": round(time.time() - t0, 2),
             })
             log(f"round {r}: policy trained on {tr['episodes']} episodes ({tr['frames']} frames) -> held-out success "
-                f"{ev['success_rate']:.0%} ({ev['episodes']} seeds); deployed with beta {beta:g}: "
+                f"{ev.success_rate:.0%} [{ev.interval[0]:.0%}, {ev.interval[1]:.0%}] ({ev.episodes} seeds); deployed with beta {beta:g}: "
                 f"{figures['episodes']} relabelled episodes ({figures['frames']} frames)")
             _write_outputs(out, state, t_start)
     finally:
@@ -274,14 +281,15 @@ def markdown_table(doc: dict[str, Any]) -> str:
         f"{cfg['episodes_per_round']} episodes per round, held-out seeds from {cfg['eval_seed']} "
         f"({cfg['eval_episodes']} episodes); expert on the same seeds: {_pct(doc.get('expert_success_rate'))}.",
         "",
-        "| round | trained on (episodes / frames) | held-out success (learned policy alone) | beta | collected episodes | frames | success while collecting | total frames |",
+        "| round | trained on (episodes / frames) | held-out success (learned policy alone) [95% interval] | beta | collected episodes | frames | success while collecting | total frames |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in doc["rounds"]:
         trained = row.get("trained_on")
         lines.append("| {r} | {t} | {s} | {b} | {e} | {f} | {c} | {tf} |".format(
             r=row["round"], t=f"{trained['episodes']} / {trained['frames']}" if trained else "- (expert)",
-            s=_pct(row["success_rate"]), b=f"{row['beta']:g}" if row["round"] else "expert", e=row["episodes"],
+            s=_pct(row["success_rate"]) + (" [{:.0%}, {:.0%}]".format(*row["success_interval"])
+                                            if row.get("success_interval") else ""), b=f"{row['beta']:g}" if row["round"] else "expert", e=row["episodes"],
             f=row["frames"], c=_pct(row.get("collect_success_rate")), tf=row["total_frames"]))
     return "\n".join(lines)
 

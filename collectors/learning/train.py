@@ -7,14 +7,16 @@ What is learned, per feature mode:
 =============  ==========================================================  ==================================
 mode           inputs (numeric ``observation.*`` present in every dataset)   target
 =============  ==========================================================  ==================================
-``native``     ``state``, ``ee``, ``base``, ``goal``, ``env_state``          ``action`` (this robot's joints)
-``canonical``  ``ee``, ``ee_mask``, ``goal``, ``env_state``                  ``action.ee`` (end-effector deltas)
+``native``     ``state``, ``ee``, ``base``, ``environment_state``            ``action`` (this robot's joints)
+``canonical``  ``ee``, ``ee_mask``, ``environment_state``                    ``action.ee`` (end-effector deltas)
 =============  ==========================================================  ==================================
 
 Inputs are normalised with the mean/std of ``meta/stats.json`` (merged over the datasets, weighted by
 frame count). Native joint-position targets are learned as residuals ``action - q`` for every action
 whose joint appears in ``observation.state`` (one IK step is a small move from the current pose, so the
 residual is what carries the information), and outputs are normalised with the targets' own mean/std.
+``observation.environment_state`` holds the objects then the goal; datasets of flywheel format 1
+(``observation.env_state`` and ``observation.goal``) are read as that one feature (`flywheel.datasets.legacy`).
 
 The model is plain numpy (Adam, minibatches, cosine learning-rate decay), seeded and deterministic on a
 given machine. The trainer is pluggable (``TRAINERS``; ``--trainer torch`` imports torch only when
@@ -38,11 +40,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from flywheel.canonical import ENV_STATE_KEY
 from flywheel.collectors.learning.policy_file import POLICY_FORMAT, POLICY_FORMAT_VERSION, save_policy
 
 FEATURE_MODES = ("native", "canonical")
-NATIVE_INPUTS = ("observation.state", "observation.ee", "observation.base", "observation.goal", "observation.env_state")
-CANONICAL_INPUTS = ("observation.ee", "observation.ee_mask", "observation.goal", "observation.env_state")
+NATIVE_INPUTS = ("observation.state", "observation.ee", "observation.base", ENV_STATE_KEY)
+CANONICAL_INPUTS = ("observation.ee", "observation.ee_mask", ENV_STATE_KEY)
 TARGETS = {"native": "action", "canonical": "action.ee"}
 STATE_KEY = "observation.state"
 MIN_STD = 1e-6  # a feature flatter than this (a mask, an absent hand) is centred but not scaled
@@ -327,7 +330,9 @@ def load_training_data(paths: Sequence[str | os.PathLike], config: TrainConfig) 
 
     if not paths:
         raise TrainError("no datasets given")
-    dss = [fd.open(p) for p in paths]
+    from flywheel.datasets.legacy import CurrentView
+
+    dss = [CurrentView(fd.open(p)) for p in paths]  # older flywheel formats read as the current one
     try:
         return _load(dss, config)
     finally:
@@ -516,7 +521,13 @@ def train(paths: Sequence[str | os.PathLike], out: str | os.PathLike, config: Tr
                      "seconds": round(time.perf_counter() - start, 2)},
         "code_version": _code_version(),
     }
-    arrays = {"obs_mean": data.obs_mean, "obs_std": obs_std, "act_mean": act_mean, "act_std": act_std}
+    # The range of the targets seen in training, widened by a quarter: the deployed policy clips its outputs to it,
+    # so a state far from the data cannot make it command a joint jump the expert never made (that flung cubes
+    # metres away in pick_place); a target mean or residual outside the data is extrapolation, not skill.
+    low, high = data.y.min(axis=0), data.y.max(axis=0)
+    margin = 0.25 * (high - low) + 1e-3
+    arrays = {"obs_mean": data.obs_mean, "obs_std": obs_std, "act_mean": act_mean, "act_std": act_std,
+              "out_low": (low - margin).astype(np.float32), "out_high": (high + margin).astype(np.float32)}
     save_policy(out, header, fit.weights, arrays)
     if log:
         log(f"saved {out} (final loss {fit.losses[-1]:.5f}, {header['training']['seconds']} s)")

@@ -18,7 +18,19 @@ from typing import Any
 
 import numpy as np
 
+from flywheel.collectors.collection.recorder import LEGACY_SOURCES, observation_vector
 from flywheel.collectors.learning.policy_file import read_policy
+
+
+def input_sources(spaces) -> dict[str, tuple[str, ...]]:
+    """Policy input feature -> the env observation entries it is made of: the recorder's folding (what the
+    dataset stored), plus the flywheel-format-1 names that older policy files read."""
+    from flywheel.collectors.collection.recorder import feature_sources
+
+    spaces = getattr(spaces, "spaces", spaces)
+    out = feature_sources(spaces)
+    out.update({k: v for k, v in LEGACY_SOURCES.items() if all(e in spaces for e in v)})
+    return out
 
 
 class PolicyMismatch(ValueError):
@@ -70,12 +82,13 @@ def check_compatible(header: dict[str, Any], env, source: str = "policy") -> Non
         if list(u.action_names) != schema.ee_action_names():
             raise PolicyMismatch(f"{source} was trained on canonical features and outputs action.ee (end-effector deltas); "
                                  f"make the env with control_mode='ee_delta' (this env uses {u.control_mode!r})")
+    sources = input_sources(spaces)
     for feature in header["inputs"]:
-        key = feature["key"][len("observation."):]
-        if key not in spaces:
+        if feature["key"] not in sources:
+            have = [k for k in sources if k not in LEGACY_SOURCES]
             raise PolicyMismatch(f"{source} reads {feature['key']} but robot {env_robot!r} in task {u.task.name!r} "
-                                 f"observes only {', '.join('observation.' + k for k in spaces)}")
-        dim = int(np.prod(spaces[key].shape))
+                                 f"observes only {', '.join(have)}")
+        dim = sum(int(np.prod(spaces[k].shape)) for k in sources[feature["key"]])
         if dim != feature["dim"]:
             raise PolicyMismatch(f"{source} reads {feature['key']} of size {feature['dim']} but this env's has size {dim}")
     task = header.get("task")
@@ -97,7 +110,12 @@ class LearnedPolicy:
         self.obs_std = arrays["obs_std"].astype(np.float64)
         self.act_mean = arrays["act_mean"].astype(np.float64)
         self.act_std = arrays["act_std"].astype(np.float64)
-        self.keys = [f["key"][len("observation."):] for f in header["inputs"]]
+        # outputs clipped to the range trained on (older files have none: -inf..inf)
+        n_out = len(self.act_mean)
+        self.out_low = arrays["out_low"].astype(np.float64) if "out_low" in arrays else np.full(n_out, -np.inf)
+        self.out_high = arrays["out_high"].astype(np.float64) if "out_high" in arrays else np.full(n_out, np.inf)
+        sources = input_sources(env.unwrapped.observation_space)
+        self.sources = [sources[f["key"]] for f in header["inputs"]]
         pairs = header.get("residual") or []
         self._res_a = np.array([a for a, _ in pairs], dtype=np.int64)
         self._res_s = np.array([s for _, s in pairs], dtype=np.int64)
@@ -119,8 +137,8 @@ class LearnedPolicy:
         return mlp_forward(self.weights, xn, self.activation) * self.act_std + self.act_mean
 
     def act(self, observation: dict[str, Any]) -> np.ndarray:
-        x = np.concatenate([np.asarray(observation[k], np.float64).ravel() for k in self.keys])
-        a = self.predict(x[None])[0]
+        x = np.concatenate([observation_vector(observation, src) for src in self.sources]).astype(np.float64)
+        a = np.clip(self.predict(x[None])[0], self.out_low, self.out_high)
         if len(self._res_a):
             a[self._res_a] += np.asarray(observation["state"], np.float64)[self._res_s]
         return np.clip(a, self.low, self.high).astype(np.float32)

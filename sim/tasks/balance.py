@@ -56,11 +56,14 @@ class BalanceTask(Task):
             self.scene.push_base(self.robot.body, self._push_force)
 
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:
-        return {"env_state": box_space(3)}
+        return {"environment_state": box_space(3)}
+
+    def observation_names(self) -> dict[str, list[str]]:
+        return {"environment_state": ["push.ax", "push.ay", "push.az"]}
 
     def observe(self, base_pos, base_orn) -> dict[str, np.ndarray]:
         force = np.zeros(3) if self._push_force is None else np.asarray(self._push_force) / self.mass
-        return {"env_state": force}  # the push being applied now (acceleration, m/s^2), so a policy can react
+        return {"environment_state": force}  # the push being applied now (acceleration, m/s^2), so a policy can react
 
     def evaluate(self, obs) -> StepResult:
         base = obs["base"]

@@ -93,7 +93,12 @@ class Task:
         raise NotImplementedError
 
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:
-        """Extra observation entries (`goal`, `env_state`)."""
+        """Extra observation entries: `environment_state` (objects, as LeRobot names it) and `goal`."""
+        return {}
+
+    def observation_names(self) -> dict[str, list[str]]:
+        """Per-element names of the entries of `observation_spaces` (``cube.x``...), written into the dataset's
+        feature `names` so a column says what each number is; an entry left out is named by index."""
         return {}
 
     def observe(self, base_pos: np.ndarray, base_orn: np.ndarray) -> dict[str, np.ndarray]:

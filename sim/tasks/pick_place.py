@@ -90,17 +90,38 @@ class PickPlaceTask(Task):
         self.goal_world = np.array([goal_xy[0], goal_xy[1], z])
         scene.set_body_pose(self.target_marker, self.goal_world.tolist(), [0, 0, 0, 1])
 
+    # ---- observation ---------------------------------------------------------------------------
+    # environment_state (base frame): the cube's pose and velocity, then what a multi-stage policy needs to tell
+    # its stage from one observation: where the cube is relative to the hand and to the goal, and whether it is
+    # held (touched by two links of the robot, or welded by the grasp assist). The goal is its own entry.
+    ENV_STATE_NAMES = ("cube.x", "cube.y", "cube.z", "cube.qx", "cube.qy", "cube.qz", "cube.qw",
+                       "cube.vx", "cube.vy", "cube.vz", "cube_from_hand.x", "cube_from_hand.y", "cube_from_hand.z",
+                       "goal_from_cube.x", "goal_from_cube.y", "goal_from_cube.z", "cube.held")
+
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:
-        return {"env_state": box_space(10), "goal": box_space(3)}
+        return {"environment_state": box_space(len(self.ENV_STATE_NAMES)), "goal": box_space(3)}
+
+    def observation_names(self) -> dict[str, list[str]]:
+        return {"environment_state": list(self.ENV_STATE_NAMES), "goal": ["x", "y", "z"]}
 
     def observe(self, base_pos, base_orn) -> dict[str, np.ndarray]:
         inv = tf.quat_conj(base_orn)
         pos, orn = self.scene.body_pose(self.cube)
         lin, _ = self.scene.body_velocity(self.cube)
         self.cube_world = np.asarray(pos)
-        env_state = np.concatenate([tf.quat_rotate(inv, self.cube_world - base_pos), tf.quat_mul(inv, np.asarray(orn)),
-                                    tf.quat_rotate(inv, np.asarray(lin))])
-        return {"env_state": env_state, "goal": tf.quat_rotate(inv, self.goal_world - base_pos)}
+        hand_world, _ = self.robot.ee_world_pose(self.hand)
+        goal = tf.quat_rotate(inv, self.goal_world - base_pos)
+        cube = tf.quat_rotate(inv, self.cube_world - base_pos)
+        env_state = np.concatenate([cube, tf.quat_mul(inv, np.asarray(orn)), tf.quat_rotate(inv, np.asarray(lin)),
+                                    tf.quat_rotate(inv, self.cube_world - hand_world), goal - cube,
+                                    [1.0 if self.cube_held() else 0.0]])
+        return {"environment_state": env_state, "goal": goal}
+
+    def cube_held(self) -> bool:
+        """Welded by the assist, or touched by at least two links of the robot (both fingers of a gripper)."""
+        if self.grasp_constraint is not None:
+            return True
+        return len(set(self.scene.contact_links(self.robot.body, self.cube))) >= 2
 
     # ---- grasp assist (hands without fingers) ------------------------------------------------
     def command_hand(self, opening: float, hand: str | None = None) -> None:
@@ -136,7 +157,7 @@ class PickPlaceTask(Task):
     # ---- scoring -----------------------------------------------------------------------------
     def evaluate(self, obs) -> StepResult:
         o = ee_obs_offset(self.hand)
-        cube = obs["env_state"][:3]
+        cube = obs["environment_state"][:3]
         to_goal = float(np.linalg.norm(cube - obs["goal"]))
         to_cube = float(np.linalg.norm(obs["ee"][o:o + 3] - cube))
         success = to_goal < self.success_distance

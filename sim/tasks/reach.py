@@ -35,6 +35,9 @@ class ReachTask(Task):
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:
         return {"goal": box_space(3)}
 
+    def observation_names(self) -> dict[str, list[str]]:
+        return {"goal": ["x", "y", "z"]}
+
     def observe(self, base_pos, base_orn) -> dict[str, np.ndarray]:
         self._goal_base = tf.quat_rotate(tf.quat_conj(base_orn), self.goal_world - base_pos)
         return {"goal": self._goal_base}

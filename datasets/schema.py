@@ -83,6 +83,8 @@ STAT_KEYS = ("min", "max", "mean", "std", "count") + QUANTILE_KEYS
 # ---- features -------------------------------------------------------------------------------------
 NUMERIC_DTYPES = ("float32", "float64", "int32", "int64", "bool")
 FEATURE_DTYPES = NUMERIC_DTYPES + ("image",)
+# Features LeRobot writes that are no column of the data files: ``video`` frames live in videos/*.mp4.
+NON_COLUMN_DTYPES = ("video",)
 IMAGE_NAMES = ["height", "width", "channels"]
 
 # Per-step outcome columns: written by the caller with every episode (T rows each).
@@ -203,7 +205,35 @@ def image_keys(features: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 
 def numeric_keys(features: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    return [k for k, ft in features.items() if not is_image(ft)]
+    return [k for k, ft in features.items() if not is_image(ft) and is_column(ft)]
+
+
+def is_column(ft: Mapping[str, Any]) -> bool:
+    """Whether a feature is a column of the data files (a ``video`` feature is stored in videos/ instead)."""
+    return ft.get("dtype") not in NON_COLUMN_DTYPES
+
+
+def column_keys(features: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The features that are columns of ``data/*.parquet``, in order."""
+    return [k for k, ft in features.items() if is_column(ft)]
+
+
+def compatible_type(got: pa.DataType, want: pa.DataType) -> bool:
+    """Whether a data file's column type holds what ``info.json`` describes (``want`` as ``arrow_type`` makes it).
+
+    LeRobot v3.0 defines a vector feature through HF ``datasets``; LeRobot's own writer stores it as a
+    variable-size ``list<float>`` (and may use ``large_list``), flywheel as ``fixed_size_list<float>[n]``.
+    Both are the same feature: the length of each list is checked when it is read.
+    """
+    if got == want:
+        return True
+    if pa.types.is_fixed_size_list(want) and (pa.types.is_list(got) or pa.types.is_large_list(got)
+                                              or pa.types.is_fixed_size_list(got)):
+        return got.value_type == want.value_type and (not pa.types.is_fixed_size_list(got) or got.list_size == want.list_size)
+    if pa.types.is_struct(want) and pa.types.is_struct(got):  # an image: bytes (binary or large) and path
+        names = {f.name: f.type for f in got}
+        return "bytes" in names and (pa.types.is_binary(names["bytes"]) or pa.types.is_large_binary(names["bytes"]))
+    return False
 
 
 # ---- Arrow / Parquet types -----------------------------------------------------------------------
@@ -238,9 +268,10 @@ def hf_feature(ft: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def data_schema(features: Mapping[str, Mapping[str, Any]]) -> pa.Schema:
-    """Schema of ``data/chunk-*/file-*.parquet``: every feature, with HF metadata so images decode."""
-    fields = [pa.field(k, arrow_type(ft)) for k, ft in features.items()]
-    hf = {"info": {"features": {k: hf_feature(ft) for k, ft in features.items()}}}
+    """Schema of ``data/chunk-*/file-*.parquet``: every column feature, with HF metadata so images decode."""
+    cols = {k: ft for k, ft in features.items() if is_column(ft)}
+    fields = [pa.field(k, arrow_type(ft)) for k, ft in cols.items()]
+    hf = {"info": {"features": {k: hf_feature(ft) for k, ft in cols.items()}}}
     return pa.schema(fields, metadata={b"huggingface": json.dumps(hf).encode()})
 
 

@@ -92,6 +92,7 @@ def summary(path: Path) -> dict:
         "path": str(path),
         "robot": ds.robot_type,
         "task": ds.task,
+        "tasks": list(ds.tasks),
         "episodes": len(ds),
         "frames": ds.num_frames,
         "fps": ds.fps,
@@ -119,10 +120,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     print(f"dataset   {s['path']}")
     print(f"robot     {s['robot']}")
-    print(f"task      {s['task']}")
+    if len(s["tasks"]) == 1:
+        print(f"task      {s['task']}")
+    else:
+        print(f"tasks     {len(s['tasks'])}: " + "; ".join(s["tasks"][:5]) + (" ..." if len(s["tasks"]) > 5 else ""))
     print(f"episodes  {s['episodes']}")
     print(f"frames    {s['frames']} at {s['fps']} fps ({s['frames'] / max(s['fps'], 1):.1f} s)")
-    print(f"success   {s['success_rate']:.1%}")
+    rate = s["success_rate"]
+    print(f"success   {rate:.1%}" if rate == rate else "success   n/a (no per-episode success column: not written by flywheel)")
     print(f"size      {_human(s['size_bytes'])} in {s['data_files']} data file(s)")
     print("features")
     width = max(len(k) for k in s["features"])

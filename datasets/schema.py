@@ -289,8 +289,8 @@ def episodes_path(chunk_index: int = 0, file_index: int = 0) -> str:
 
 
 def stat_shape(ft: Mapping[str, Any]) -> tuple[int, ...]:
-    """Shape of one statistic (not ``count``) in stats.json: per dimension, or (C, 1, 1) per image channel."""
-    if ft["dtype"] == "image":
+    """Shape of one statistic (not ``count``) in stats.json: per dimension, or (C, 1, 1) per image (or video) channel."""
+    if ft["dtype"] in ("image", "video"):
         return (int(ft["shape"][2]), 1, 1)
     return (int(ft["shape"][0]),)
 

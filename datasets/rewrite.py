@@ -162,9 +162,7 @@ def write_dataset(out: str | os.PathLike, selections: Sequence[Selection], *, op
 def _write(out: Path, selections: Sequence[Selection], features: dict, robot_type: str | None, operation: dict,
            size_mb: float, chunks_size: int, max_per_file: int, aliases: dict[str, str]) -> dict[str, Any]:
     fps = selections[0].dataset.fps
-    tasks: list[str] = []
-    for s in selections:  # every instruction, first seen first
-        tasks += [t for t in s.dataset.tasks if t not in tasks]
+    tasks = _tasks(selections)
     lengths = [s.dataset._lengths[s.episodes] for s in selections]
     n_episodes = sum(len(x) for x in lengths)
     total_frames = int(sum(int(x.sum()) for x in lengths))
@@ -180,7 +178,7 @@ def _write(out: Path, selections: Sequence[Selection], features: dict, robot_typ
     try:
         for s in selections:
             ds = s.dataset
-            remap = np.array([tasks.index(t) for t in ds.tasks], dtype=np.int64)
+            remap = np.array([tasks.index(t) if t in tasks else -1 for t in ds.tasks], dtype=np.int64)
             meta = ds._all_episodes
             extra = {c: meta.column(c).to_pylist() for c in _FLYWHEEL_EPISODE_COLUMNS if c in meta.column_names}
             ep_tasks = meta.column("tasks").to_pylist() if "tasks" in meta.column_names else None
@@ -230,6 +228,21 @@ def _write(out: Path, selections: Sequence[Selection], features: dict, robot_typ
     return info
 
 
+def _tasks(selections: Sequence[Selection]) -> list[str]:
+    """The instructions of the selected episodes (their ``tasks`` in meta/episodes), first seen first: a filtered
+    task leaves no unused instruction behind. Without that column, every instruction of the sources."""
+    tasks: dict[str, None] = {}
+    for s in selections:
+        ep = s.dataset._all_episodes
+        if "tasks" not in ep.column_names:
+            tasks.update(dict.fromkeys(s.dataset.tasks))
+            continue
+        per_ep = ep.column("tasks").to_pylist()
+        for i in s.episodes:
+            tasks.update(dict.fromkeys(per_ep[int(i)] or []))
+    return list(tasks)
+
+
 def _edges(selections, features, fps, max_len, n_episodes, total_frames, n_tasks, aliases):
     """Histogram edges of every numeric dimension: the sources' stats.json min/max (a superset of the selection's
     range, so every value falls inside), the index columns' ranges known from the lengths."""
@@ -272,6 +285,9 @@ def _episode_table(ds: Dataset, src: int, dschema: pa.Schema, remap: np.ndarray,
         "index": pa.array(frame + start),
         "task_index": pa.array(remap[table.column("task_index").to_numpy()]),
     }
+    if (new["task_index"].to_numpy() < 0).any():
+        raise DatasetError(ds.root / schema.EPISODES_DIR, f"episode {src} has frames of a task its 'tasks' entry does "
+                                                          "not list; run `flywheel dataset validate` on it")
     arrays = []
     for f in dschema:
         col = new[f.name] if f.name in new else table.column(aliases.get(f.name, f.name)).combine_chunks()

@@ -25,7 +25,7 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, n
     """(train, val) episode indices, each sorted; ValueError if either side would be empty."""
     if not (isinstance(val_fraction, (int, float)) and math.isfinite(val_fraction) and 0 < val_fraction < 1):
         raise ValueError(f"--val-fraction must be a number between 0 and 1 (exclusive), got {val_fraction!r}")
-    n_val = int(round(n * val_fraction))
+    n_val = max(1, int(round(n * val_fraction)))  # a small dataset still gets one validation episode
     if n_val < 1 or n_val >= n:
         raise ValueError(f"--val-fraction {val_fraction} of {n} episodes leaves {n_val} for validation and "
                          f"{n - n_val} for training; both need at least one episode")

@@ -51,6 +51,8 @@ def add_commands(subparsers) -> None:
     e.add_argument("--dataset-id", help="minari dataset id (default flywheel/<robot>-<task>-v0)")
     e.add_argument("--action", default="action", help="action feature to export: action (joints) or action.ee (canonical)")
     e.add_argument("--no-images", action="store_true", help="leave camera images out")
+    e.add_argument("--no-env", action="store_true", help="minari: store no env_spec (recover_environment() will not "
+                                                         "work); for datasets whose environment cannot be made here")
     e.set_defaults(handler=cmd_export)
 
     f = sub.add_parser("finalize", help="finish a dataset whose staging area is complete (an interrupted run: "
@@ -178,7 +180,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
             ds = open_dataset(args.path)
             dataset_id = args.dataset_id or default_dataset_id(ds)
-            folder = export_minari(ds, args.out, dataset_id=dataset_id, action_key=args.action, images=not args.no_images)
+            folder = export_minari(ds, args.out, dataset_id=dataset_id, action_key=args.action, images=not args.no_images,
+                                   env=not args.no_env)
             print(f"wrote {folder}")
             print(f"load it with: MINARI_DATASETS_PATH={args.out} python -c \"import minari; minari.load_dataset('{dataset_id}')\"")
         else:

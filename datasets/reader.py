@@ -6,8 +6,8 @@ and every data file it references are present with readable footers. Episode dat
 row group (= one episode) at a time, so a reader of a huge dataset holds one episode in memory.
 
 What ``open`` keeps is small per episode: the episode table without its per-episode ``stats/*`` columns
-(which are most of its width and are never read here), two int32 arrays locating each episode's row
-group, and at most ``_OPEN_DATA_FILES`` open data files (their footers); the footers of the other data
+(which are most of its width and are never read here), two arrays locating each episode (its data file
+and first row there), each data file's row-group offsets, and at most ``_OPEN_DATA_FILES`` open data files (their footers); the footers of the other data
 files are read once, checked and dropped.
 """
 from __future__ import annotations

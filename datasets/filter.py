@@ -12,6 +12,8 @@ import os
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import schema
 from ._io import DatasetError
@@ -38,15 +40,15 @@ def select(ds: Dataset, *, success: bool | None = None, task: str | None = None,
     keep = np.ones(ep.num_rows, dtype=bool)
     where = ds.root / schema.EPISODES_DIR
 
-    def column(name: str, option: str) -> np.ndarray:
+    def column(name: str, option: str) -> pa.ChunkedArray:
         if name not in ep.column_names:
             raise DatasetError(where, f"no {name!r} column (a dataset not written by flywheel): {option} cannot be applied")
-        return ep.column(name).to_numpy(zero_copy_only=False)
+        return ep.column(name)
 
     if success is not None:
-        keep &= np.asarray([bool(v) is success if v is not None else False for v in column("success", "--success")])
+        keep &= pc.fill_null(pc.equal(column("success", "--success"), bool(success)), False).to_numpy(zero_copy_only=False)
     if seeds is not None:
-        s = np.asarray([np.nan if v is None else v for v in column("seed", "--seeds")], dtype=np.float64)
+        s = pc.fill_null(pc.cast(column("seed", "--seeds"), pa.float64()), np.nan).to_numpy(zero_copy_only=False)
         keep &= (s >= seeds[0]) & (s < seeds[1])
     if min_length is not None:
         keep &= ds._lengths >= int(min_length)
@@ -55,8 +57,13 @@ def select(ds: Dataset, *, success: bool | None = None, task: str | None = None,
     if task is not None:
         name = (ds.flywheel.get("task") or {}).get("name") if isinstance(ds.flywheel.get("task"), dict) else None
         if task != name:  # a task name matches the whole dataset, an instruction the episodes that have it
-            per_ep = ep.column("tasks").to_pylist() if "tasks" in ep.column_names else [[]] * ep.num_rows
-            keep &= np.asarray([task in (t or []) for t in per_ep], dtype=bool)
+            if "tasks" not in ep.column_names:
+                keep[:] = False
+            else:  # episodes whose tasks list holds the instruction, without a Python list per episode
+                lists = ep.column("tasks").combine_chunks()
+                hit = pc.equal(lists.flatten(), pa.scalar(task)).to_numpy(zero_copy_only=False)
+                parents = pc.list_parent_indices(lists).to_numpy()
+                keep &= np.bincount(parents[hit], minlength=ep.num_rows).astype(bool)
     return np.nonzero(keep)[0]
 
 

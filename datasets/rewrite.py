@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import schema
 from ._io import DatasetError, environment_error, write_json_atomic
@@ -93,8 +94,9 @@ def _write(out: Path, selections: Sequence[Selection], features: dict, robot_typ
             ds = s.dataset
             remap = np.array([tasks.index(t) if t in tasks else -1 for t in ds.tasks], dtype=np.int64)
             meta = ds._all_episodes
-            extra = {c: meta.column(c).to_pylist() for c in _FLYWHEEL_EPISODE_COLUMNS if c in meta.column_names}
-            ep_tasks = meta.column("tasks").to_pylist() if "tasks" in meta.column_names else None
+            # Arrow columns, read one value per episode written: no Python list per source episode
+            extra = {c: meta.column(c) for c in _FLYWHEEL_EPISODE_COLUMNS if c in meta.column_names}
+            ep_tasks = meta.column("tasks") if "tasks" in meta.column_names else None
             start = ep_index
             for src in s.episodes:
                 src = int(src)
@@ -102,11 +104,11 @@ def _write(out: Path, selections: Sequence[Selection], features: dict, robot_typ
                 length = table.num_rows
                 chunk, file = data.write(table)
                 num_st, img_st = _stats(table, features, numeric, images)
-                row = {"episode_index": ep_index, "tasks": ep_tasks[src] if ep_tasks else sorted({tasks[i] for i in
-                       table.column("task_index").to_pylist()}), "length": length, "data/chunk_index": chunk,
+                row = {"episode_index": ep_index, "tasks": ep_tasks[src].as_py() if ep_tasks is not None else
+                       sorted({tasks[i] for i in table.column("task_index").to_pylist()}), "length": length, "data/chunk_index": chunk,
                        "data/file_index": file, "dataset_from_index": index, "dataset_to_index": index + length,
                        "meta/episodes/chunk_index": None, "meta/episodes/file_index": None}
-                row.update({c: extra[c][src] if c in extra else None for c in _FLYWHEEL_EPISODE_COLUMNS})
+                row.update({c: extra[c][src].as_py() if c in extra else None for c in _FLYWHEEL_EPISODE_COLUMNS})
                 ep_files.add(row, num_st, img_st)
                 figures.add(row, length)
                 index += length
@@ -150,9 +152,8 @@ def _tasks(selections: Sequence[Selection]) -> list[str]:
         if "tasks" not in ep.column_names:
             tasks.update(dict.fromkeys(s.dataset.tasks))
             continue
-        per_ep = ep.column("tasks").to_pylist()
-        for i in s.episodes:
-            tasks.update(dict.fromkeys(per_ep[int(i)] or []))
+        picked = ep.column("tasks").take(pa.array(s.episodes, pa.int64())).combine_chunks()
+        tasks.update(dict.fromkeys(pc.unique(picked.flatten()).to_pylist()))  # unique keeps first-seen order
     return list(tasks)
 
 

@@ -104,9 +104,23 @@ EPISODE_COLUMNS: list[tuple[str, pa.DataType]] = [
 ]
 
 
+def video_columns(features) -> list[tuple[str, pa.DataType]]:
+    """Per camera stored as video, where each episode's frames are (as LeRobot v3.0 names the columns)."""
+    cols = []
+    for key in schema.video_keys(features):
+        cols += [(f"videos/{key}/chunk_index", pa.int64()), (f"videos/{key}/file_index", pa.int64()),
+                 (f"videos/{key}/from_timestamp", pa.float64()), (f"videos/{key}/to_timestamp", pa.float64())]
+    return cols
+
+
+def episode_columns(features) -> list[tuple[str, pa.DataType]]:
+    return EPISODE_COLUMNS[:7] + video_columns(features) + EPISODE_COLUMNS[7:]
+
+
 def episodes_schema(features) -> pa.Schema:
-    """Schema of meta/episodes/*.parquet: LeRobot's columns, ours, then per-episode ``stats/<feature>/<stat>``."""
-    fields = [pa.field(k, t) for k, t in EPISODE_COLUMNS]
+    """Schema of meta/episodes/*.parquet: LeRobot's columns (videos' included), ours, then per-episode
+    ``stats/<feature>/<stat>``."""
+    fields = [pa.field(k, t) for k, t in episode_columns(features)]
     for name in features:
         for stat in schema.STAT_KEYS:
             fields.append(pa.field(f"stats/{name}/{stat}", pa.list_(pa.int64() if stat == "count" else pa.float64())))
@@ -124,13 +138,14 @@ class EpisodeFiles:
         self.features = features
         self.numeric = numeric
         self.schema = episodes_schema(features)
+        self.columns = episode_columns(features)
         self.out = RollingParquet(root, schema.episodes_path, self.schema, size_mb, chunks_size, max_episodes)
         self._reset()
 
     def _reset(self) -> None:
-        self.cols: dict[str, list] = {k: [] for k, _ in EPISODE_COLUMNS}
+        self.cols: dict[str, list] = {k: [] for k, _ in self.columns}
         self.num: dict[str, list[np.ndarray]] = {s: [] for s in schema.STAT_KEYS}
-        self.img: dict[str, dict[str, list[np.ndarray]]] = {n: {s: [] for s in schema.STAT_KEYS} for n in schema.image_keys(self.features)}
+        self.img: dict[str, dict[str, list[np.ndarray]]] = {n: {s: [] for s in schema.STAT_KEYS} for n in schema.visual_keys(self.features)}
 
     def add(self, row: dict, num_st: dict[str, np.ndarray], img_st: dict[str, dict[str, np.ndarray]]) -> None:
         if self.out.full():
@@ -153,7 +168,7 @@ class EpisodeFiles:
         b = len(self.cols["episode_index"])
         if not b:
             return
-        arrays = [pa.array(self.cols[k], type=t) for k, t in EPISODE_COLUMNS]
+        arrays = [pa.array(self.cols[k], type=t) for k, t in self.columns]
         num = {s: np.stack(v) for s, v in self.num.items()}  # (b, D_total); count (b, 1)
         for name in self.features:
             for s in schema.STAT_KEYS:

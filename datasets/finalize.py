@@ -43,6 +43,7 @@ from ._staged import Scan, StagingReader, choose_episodes, live_files, scan_stag
 from .completeness import check_complete, expected_episodes
 from .paths import check_writable_layout
 from .staging import read_spec
+from .video import VideoFiles, segment_path
 from .stats import ImageAccumulator, NumericAccumulator, episode_stats, image_stats, to_json
 
 
@@ -131,6 +132,7 @@ def _write(root: Path, spec: dict, features: dict, scan: Scan, idx, meta: dict, 
     del scan  # the unsorted index (duplicates included) is no longer needed
     dschema = schema.data_schema(features)
     data = DataFiles(root, dschema, data_file_size_mb, chunks_size, max_per_data)
+    videos = {k: VideoFiles(root, k, fps, schema.DEFAULT_VIDEO_FILE_SIZE_MB, chunks_size) for k in schema.video_keys(features)}
     ep_files = EpisodeFiles(root, features, numeric, data_file_size_mb, chunks_size, max_per_meta)
     summary = _Summary()
     reader = StagingReader(idx.files, live_files(idx.file))
@@ -143,13 +145,20 @@ def _write(root: Path, spec: dict, features: dict, scan: Scan, idx, meta: dict, 
             table = _data_table(staged, dschema, fps, ep_index, index)
             chunk_index, file_index = data.write(table)
             num_st, img_st = _episode_stats(table, features, entry, numeric, image_acc, idx.files[file], key)
-            ep_files.add(_episode_row(entry, ep_index, index, length, chunk_index, file_index, spec["task"]), num_st, img_st)
+            row = _episode_row(entry, ep_index, index, length, chunk_index, file_index, spec["task"])
+            for k, out in videos.items():  # remuxed, not re-encoded: the packets the worker encoded
+                v_chunk, v_file, start, end = out.append(segment_path(idx.files[file], k), int(entry["video"][k]), length)
+                row.update({f"videos/{k}/chunk_index": v_chunk, f"videos/{k}/file_index": v_file,
+                            f"videos/{k}/from_timestamp": start, f"videos/{k}/to_timestamp": end})
+            ep_files.add(row, num_st, img_st)
             summary.add(entry, length)
             index += length
     finally:
         reader.close()
         data.close()
         ep_files.close()
+        for out in videos.values():
+            out.close()
 
     write_tasks(root, [spec["task"]])
     stats = {k: to_json(v) for k, v in numeric.split(numeric.acc.result()).items()}
@@ -169,7 +178,7 @@ def _write(root: Path, spec: dict, features: dict, scan: Scan, idx, meta: dict, 
         "fps": fps,
         "splits": {"train": f"0:{n_episodes}"},
         "data_path": schema.DATA_PATH,
-        "video_path": None,
+        "video_path": schema.VIDEO_PATH if videos else None,
         "features": features,
     }
     write_card(root, info, [spec["task"]])  # README.md for the Hub and datasets.load_dataset (never a hand-written one)
@@ -183,6 +192,7 @@ def _clear_outputs(root: Path) -> None:
     """Remove what an interrupted finalize may have left (never the staging area)."""
     shutil.rmtree(root / schema.DATA_DIR, ignore_errors=True)
     shutil.rmtree(root / schema.EPISODES_DIR, ignore_errors=True)
+    shutil.rmtree(root / schema.VIDEOS_DIR, ignore_errors=True)
     for rel in (schema.STATS_PATH, schema.TASKS_PATH):
         (root / rel).unlink(missing_ok=True)
     remove_tmp_files(root / "meta")
@@ -210,7 +220,7 @@ def _accumulators(features, scan: Scan, max_len: int, n_episodes: int, fps: int,
         else:
             lo.extend(None if math.isnan(v) else float(v) for v in scan.lo[n])
             hi.extend(None if math.isnan(v) else float(v) for v in scan.hi[n])
-    images = {n: ImageAccumulator(int(ft["shape"][2])) for n, ft in features.items() if ft["dtype"] == "image"}
+    images = {n: ImageAccumulator(int(features[n]["shape"][2])) for n in schema.visual_keys(features)}
     return _Numeric(features, NumericAccumulator(lo, hi)), images
 
 
@@ -265,7 +275,7 @@ def _episode_stats(table: pa.Table, features, entry: dict[str, Any], numeric: _N
     st = episode_stats(values)
     numeric.acc.add(values, st)
     images = {}
-    for name in schema.image_keys(features):
+    for name in schema.visual_keys(features):
         hist = entry["image_hist"][name]
         images[name] = image_stats(hist, entry["length"])
         image_acc[name].add(hist, entry["length"])

@@ -31,7 +31,7 @@ _TEMPLATES = {
 
 # What finalize writes (or removes): none of these may be a symlink or resolve outside the dataset.
 FINALIZE_WRITES = (
-    "meta", schema.DATA_DIR, schema.EPISODES_DIR, schema.STAGING_DIR, schema.INFO_PATH, schema.STATS_PATH,
+    "meta", schema.DATA_DIR, schema.VIDEOS_DIR, schema.EPISODES_DIR, schema.STAGING_DIR, schema.INFO_PATH, schema.STATS_PATH,
     schema.TASKS_PATH, schema.FLYWHEEL_META_PATH,
 )
 

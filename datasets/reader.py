@@ -370,12 +370,19 @@ class Dataset:
 
     # ---- data ---------------------------------------------------------------------------------
     def episode(self, i: int, columns: Sequence[str] | None = None, *, decode_images: bool = True) -> dict[str, np.ndarray]:
-        """Episode with ``episode_index`` ``i`` as numpy arrays: scalars (T,), vectors (T, D), images (T, H, W, C)."""
-        i = int(i)
-        if not 0 <= i < len(self._ep_file):
-            raise IndexError(f"episode {i} is not in {self.root} (0..{len(self._ep_file) - 1})")
-        table = self.episode_table(i, columns)
-        return {c: column_to_numpy(table.column(c), self.features[c], decode_images=decode_images) for c in table.column_names}
+        """Episode with ``episode_index`` ``i`` as numpy arrays: scalars (T,), vectors (T, D), images (T, H, W, C).
+
+        Video features are decoded from their mp4 (whatever ``decode_images`` says); leave them out of
+        ``columns`` when only the numbers are needed."""
+        cols = list(columns) if columns is not None else list(self.features)
+        unknown = [c for c in cols if c not in self.features]
+        if unknown:
+            raise KeyError(f"unknown feature(s) {unknown}; the dataset has {list(self.features)}")
+        videos = [c for c in cols if schema.is_video(self.features[c])]
+        table = self.episode_table(i, [c for c in cols if c not in videos])
+        out = {c: column_to_numpy(table.column(c), self.features[c], decode_images=decode_images) for c in table.column_names}
+        out.update({c: self.video_frames(int(i), c) for c in videos})
+        return {c: out[c] for c in cols}
 
     def episode_table(self, i: int, columns: Sequence[str] | None = None) -> pa.Table:
         """Episode ``i`` as the Arrow table stored in the data file (no decoding, no copy of the types).
@@ -395,12 +402,33 @@ class Dataset:
             raise KeyError(f"unknown feature(s) {unknown}; the dataset has {list(self.features)}")
         videos = [c for c in cols if not schema.is_column(self.features[c])]
         if videos:
-            raise KeyError(f"feature(s) {videos} are video, stored in videos/, not in the data files; "
-                           "this reader returns data columns only")
+            raise KeyError(f"feature(s) {videos} are video, stored in videos/, not in the data files "
+                           "(episode() decodes them)")
         try:
             return self._rows_of(rel, self._rg_starts[f], row, length, cols)
         except Exception as err:
             raise DatasetError(self.root / rel, f"rows {row}..{row + length - 1} (episode {i}) are unreadable ({err})") from None
+
+    def video_path(self, i: int, key: str) -> tuple[Path, float, float]:
+        """Where episode ``i``'s frames of the video feature ``key`` are: (mp4 path, from and to timestamps)."""
+        ep = self._all_episodes
+        col = f"videos/{key}/"
+        try:
+            chunk, file = (int(ep.column(col + c)[i].as_py()) for c in ("chunk_index", "file_index"))
+            start, end = (float(ep.column(col + c)[i].as_py()) for c in ("from_timestamp", "to_timestamp"))
+        except KeyError:
+            raise DatasetError(self.root / schema.EPISODES_DIR, f"no {col}* columns for the video feature {key!r}") from None
+        template = self.info.get("video_path") or schema.VIDEO_PATH
+        return resolve_inside(self.root, template.format(video_key=key, chunk_index=chunk, file_index=file)), start, end
+
+    def video_frames(self, i: int, key: str) -> np.ndarray:
+        """Episode ``i``'s frames of the video feature ``key``, decoded: uint8 (T, H, W, 3). Lossy (the video
+        codec's), unlike every other column."""
+        from .video import decode_frames
+
+        path, start, _ = self.video_path(i, key)
+        length = int(self._all_episodes.column("length")[i].as_py())
+        return decode_frames(path, start, length, self.fps)
 
     def iter_episodes(self, columns: Sequence[str] | None = None, *, decode_images: bool = True) -> Iterator[dict[str, np.ndarray]]:
         """Episodes of this view in order, one in memory at a time."""

@@ -50,7 +50,7 @@ FLYWHEEL_FORMAT = 1  # version of our own files: staging/spec.json, staging parq
 
 DEFAULT_CHUNK_SIZE = 1000  # files per chunk folder, as LeRobot
 DEFAULT_DATA_FILE_SIZE_MB = 100  # target size of one data file, as LeRobot
-DEFAULT_VIDEO_FILE_SIZE_MB = 200  # only written to info.json for LeRobot; we store no videos
+DEFAULT_VIDEO_FILE_SIZE_MB = 200  # target size of one videos/<key>/chunk-XXX/file-YYY.mp4, as LeRobot
 # Episodes (= row groups) per data file, and rows per meta/episodes file: a file is closed at the size
 # limit OR at this count, whichever comes first. A Parquet footer holds ~1-2 KB of metadata per row group
 # (per column chunk: offsets, sizes, statistics), and a writer keeps it in memory until the file is
@@ -65,10 +65,11 @@ TASKS_PATH = "meta/tasks.parquet"
 FLYWHEEL_META_PATH = "meta/flywheel.json"
 EPISODES_DIR = "meta/episodes"
 DATA_DIR = "data"
+VIDEOS_DIR = "videos"
 CHUNK_FILE_PATTERN = "chunk-{chunk_index:03d}/file-{file_index:03d}"
 DATA_PATH = DATA_DIR + "/" + CHUNK_FILE_PATTERN + ".parquet"
 EPISODES_PATH = EPISODES_DIR + "/" + CHUNK_FILE_PATTERN + ".parquet"
-VIDEO_PATH = "videos/{video_key}/" + CHUNK_FILE_PATTERN + ".mp4"
+VIDEO_PATH = VIDEOS_DIR + "/{video_key}/" + CHUNK_FILE_PATTERN + ".mp4"
 
 # The staging area: present while a dataset is being written, removed by a successful finalize.
 STAGING_DIR = "staging"
@@ -82,9 +83,8 @@ STAT_KEYS = ("min", "max", "mean", "std", "count") + QUANTILE_KEYS
 
 # ---- features -------------------------------------------------------------------------------------
 NUMERIC_DTYPES = ("float32", "float64", "int32", "int64", "bool")
-FEATURE_DTYPES = NUMERIC_DTYPES + ("image",)
-# Features LeRobot writes that are no column of the data files: ``video`` frames live in videos/*.mp4.
-NON_COLUMN_DTYPES = ("video",)
+VISUAL_DTYPES = ("image", "video")  # image: PNG bytes in the data Parquet; video: frames in videos/<key>/*.mp4
+FEATURE_DTYPES = NUMERIC_DTYPES + VISUAL_DTYPES
 IMAGE_NAMES = ["height", "width", "channels"]
 
 # Per-step outcome columns: written by the caller with every episode (T rows each).
@@ -129,6 +129,28 @@ def image_feature(height: int, width: int, channels: int = 3) -> dict[str, Any]:
     return {"dtype": "image", "shape": [int(height), int(width), int(channels)], "names": list(IMAGE_NAMES)}
 
 
+def video_feature(height: int, width: int, channels: int, fps: int, codec: str,
+                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """An ``observation.images.<camera>`` feature stored as video, with the ``info`` block LeRobot v3.0 writes
+    (``video.*`` keys as its ``get_video_info`` reports them: ``codec`` is the stream's codec name, e.g. ``av1``;
+    ``extra``: the encoder settings). The depth marker is written both ways: ``video.is_depth_map`` as LeRobot
+    0.4 writes it, ``is_depth_map`` as LeRobot 0.6 does (it reads either)."""
+    ft = {"dtype": "video", "shape": [int(height), int(width), int(channels)], "names": list(IMAGE_NAMES)}
+    ft["info"] = {
+        "video.height": int(height),
+        "video.width": int(width),
+        "video.codec": str(codec),
+        "video.pix_fmt": "yuv420p",
+        "video.is_depth_map": False,
+        "video.fps": int(fps),
+        "video.channels": int(channels),
+        "has_audio": False,
+        **dict(extra or {}),
+        "is_depth_map": False,
+    }
+    return ft
+
+
 # ---- feature dictionaries ------------------------------------------------------------------------
 def check_caller_features(features: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Validate the caller's features (those beyond the standard columns) and return a normalised copy.
@@ -167,6 +189,10 @@ def check_feature(name: str, ft: Mapping[str, Any]) -> dict[str, Any]:
     if dtype == "image":
         if len(shape) != 3 or shape[2] not in (1, 3, 4):
             raise ValueError(f"feature {name!r}: an image shape is [height, width, channels] with 1, 3 or 4 channels")
+    elif dtype == "video":
+        if len(shape) != 3 or shape[2] != 3 or shape[0] % 2 or shape[1] % 2:
+            raise ValueError(f"feature {name!r}: a video shape is [height, width, 3] with an even height and width "
+                             "(yuv420p halves the colour planes)")
     elif len(shape) != 1:
         raise ValueError(f"feature {name!r}: only 1-D vectors are supported, got shape {shape}")
     names = ft.get("names")
@@ -174,7 +200,7 @@ def check_feature(name: str, ft: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
             raise ValueError(f"feature {name!r}: names must be a list of strings or null")
         names = list(names)
-        expected = 3 if dtype == "image" else shape[0]
+        expected = 3 if dtype in VISUAL_DTYPES else shape[0]
         if len(names) != expected:
             raise ValueError(f"feature {name!r}: {len(names)} names for shape {shape}")
     out = {"dtype": dtype, "shape": shape, "names": names}
@@ -192,25 +218,40 @@ def full_features(caller_features: Mapping[str, Mapping[str, Any]]) -> dict[str,
 
 
 def staged_feature_names(features: Mapping[str, Any]) -> list[str]:
-    """Columns a worker writes to staging: everything except the index columns the finaliser assigns."""
-    return [k for k in features if k not in INDEX_FEATURES]
+    """Columns a worker writes to staging Parquet: everything except the index columns the finaliser assigns
+    and the video features (their frames go to the staging video segments)."""
+    return [k for k in features if k not in INDEX_FEATURES and features[k]["dtype"] != "video"]
 
 
 def is_image(ft: Mapping[str, Any]) -> bool:
+    """A PNG ``image`` feature (a column of the data Parquet)."""
     return ft["dtype"] == "image"
+
+
+def is_video(ft: Mapping[str, Any]) -> bool:
+    return ft["dtype"] == "video"
 
 
 def image_keys(features: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return [k for k, ft in features.items() if is_image(ft)]
 
 
+def video_keys(features: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    return [k for k, ft in features.items() if is_video(ft)]
+
+
+def visual_keys(features: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Cameras, whatever their storage: both have per-channel statistics from their pixels."""
+    return [k for k, ft in features.items() if ft["dtype"] in VISUAL_DTYPES]
+
+
 def numeric_keys(features: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    return [k for k, ft in features.items() if not is_image(ft) and is_column(ft)]
+    return [k for k, ft in features.items() if ft["dtype"] not in VISUAL_DTYPES]
 
 
 def is_column(ft: Mapping[str, Any]) -> bool:
     """Whether a feature is a column of the data files (a ``video`` feature is stored in videos/ instead)."""
-    return ft.get("dtype") not in NON_COLUMN_DTYPES
+    return not is_video(ft)
 
 
 def column_keys(features: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -268,16 +309,21 @@ def hf_feature(ft: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def data_schema(features: Mapping[str, Mapping[str, Any]]) -> pa.Schema:
-    """Schema of ``data/chunk-*/file-*.parquet``: every column feature, with HF metadata so images decode."""
-    cols = {k: ft for k, ft in features.items() if is_column(ft)}
-    fields = [pa.field(k, arrow_type(ft)) for k, ft in cols.items()]
-    hf = {"info": {"features": {k: hf_feature(ft) for k, ft in cols.items()}}}
+    """Schema of ``data/chunk-*/file-*.parquet``: every feature but the videos (which LeRobot keeps out of the
+    Parquet), with HF metadata so images decode."""
+    features = {k: ft for k, ft in features.items() if not is_video(ft)}
+    fields = [pa.field(k, arrow_type(ft)) for k, ft in features.items()]
+    hf = {"info": {"features": {k: hf_feature(ft) for k, ft in features.items()}}}
     return pa.schema(fields, metadata={b"huggingface": json.dumps(hf).encode()})
 
 
 def staging_schema(features: Mapping[str, Mapping[str, Any]]) -> pa.Schema:
     """Schema of a staging file: the data schema without the index columns."""
     return pa.schema([pa.field(k, arrow_type(features[k])) for k in staged_feature_names(features)])
+
+
+def video_path(video_key: str, chunk_index: int, file_index: int) -> str:
+    return VIDEO_PATH.format(video_key=video_key, chunk_index=chunk_index, file_index=file_index)
 
 
 def data_path(chunk_index: int, file_index: int) -> str:
@@ -289,8 +335,8 @@ def episodes_path(chunk_index: int = 0, file_index: int = 0) -> str:
 
 
 def stat_shape(ft: Mapping[str, Any]) -> tuple[int, ...]:
-    """Shape of one statistic (not ``count``) in stats.json: per dimension, or (C, 1, 1) per image (or video) channel."""
-    if ft["dtype"] in ("image", "video"):
+    """Shape of one statistic (not ``count``) in stats.json: per dimension, or (C, 1, 1) per image channel."""
+    if ft["dtype"] in VISUAL_DTYPES:
         return (int(ft["shape"][2]), 1, 1)
     return (int(ft["shape"][0]),)
 

@@ -150,19 +150,28 @@ def _finished_note(root: Path) -> str:
 
 def _empty_or_interrupted_create(root: Path) -> bool:
     """True for an empty folder, or one holding only what an interrupted ``create_dataset`` leaves
-    (an empty staging/ and meta/flywheel.json), or the writer's lock file: nothing of value to protect,
-    so creating may proceed."""
+    (an empty staging/ and the meta/flywheel.json it wrote), or the writer's lock file: nothing of value to
+    protect, so creating may proceed. A meta/flywheel.json that is not ours (a user's file of that name) is kept."""
     for p in root.iterdir():
         if p.name == LOCK_NAME:
             continue
         if p.name == schema.STAGING_DIR and p.is_dir() and not any(p.iterdir()):
             continue
         if p.name == "meta" and p.is_dir() and all(
-            q.name == "flywheel.json" or q.name.startswith(TMP_PREFIX) for q in p.iterdir()
+            (q.name == "flywheel.json" and _written_by_create(q)) or q.name.startswith(TMP_PREFIX) for q in p.iterdir()
         ):
             continue
         return False
     return True
+
+
+def _written_by_create(path: Path) -> bool:
+    """Whether ``path`` is a meta/flywheel.json that `create_dataset` wrote (its format and code version keys)."""
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("flywheel_format") == schema.FLYWHEEL_FORMAT and "code_version" in meta
 
 
 def _short(value: Any, limit: int = 200) -> str:

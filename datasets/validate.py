@@ -84,6 +84,8 @@ def validate(path: str | os.PathLike) -> list[Problem]:
     episodes = _check_episodes(root, info, tasks, rep)
     sums = _check_data(root, info, features, episodes, rep) if episodes is not None else None
     _check_stats(root, info, features, sums, rep)
+    if episodes is not None and schema.video_keys(features):
+        _check_videos(root, info, features, episodes.paths, rep)
     return rep.problems
 
 
@@ -410,6 +412,45 @@ def _check_episode_rows(rel, ep, table, features, fps, n_tasks, sums, rep: _Repo
             if shape != (h, w, c):
                 rep.add(rel, f"{where}: {name} frame {f} is {shape}, info.json says {(h, w, c)}")
                 break
+
+
+# ---- videos/<key>/chunk-XXX/file-YYY.mp4 -----------------------------------------------------------
+def _check_videos(root: Path, info: dict, features: dict, paths: list[Path], rep: _Report) -> None:
+    """Per video feature: each episode's span is its length / fps, spans follow each other in each file, every
+    referenced file exists and decodes at its first and last episode frame, and no file is unreferenced."""
+    from .video import check_video_file
+
+    fps = info.get("fps") or 1
+    template = info.get("video_path") or schema.VIDEO_PATH
+    for key in schema.video_keys(features):
+        col = f"videos/{key}/"
+        spans: dict[str, list[tuple[float, float]]] = {}
+        for p in paths:
+            try:
+                t = pq.read_table(p, columns=["episode_index", "length"] + [col + c for c in
+                                  ("chunk_index", "file_index", "from_timestamp", "to_timestamp")])
+            except Exception as err:
+                rep.add(p, f"no readable {col}* columns for the video feature {key!r} ({err})")
+                return
+            for i, length, chunk, file, start, end in zip(*(t.column(c).to_pylist() for c in t.column_names)):
+                if abs((end - start) * fps - length) >= 0.5:
+                    rep.add(p, f"episode {i}: {key} spans {start:.3f}-{end:.3f} s, not its {length} frames at {fps} fps")
+                rel = template.format(video_key=key, chunk_index=chunk, file_index=file)
+                prev = spans.setdefault(rel, [])
+                if prev and abs(prev[-1][1] - start) * fps >= 0.5:
+                    rep.add(p, f"episode {i}: {key} starts at {start:.3f} s in {rel}, the previous episode ends at {prev[-1][1]:.3f} s")
+                prev.append((start, end))
+        present = {q.relative_to(root).as_posix() for q in (root / schema.VIDEOS_DIR / key).glob("*/*.mp4")}
+        for rel in sorted(present - set(spans)):
+            rep.add(rel, "video file is not referenced by any episode in meta/episodes")
+        for rel, file_spans in spans.items():
+            if not rep.inside(rel):
+                continue
+            if rel not in present:
+                rep.add(rel, f"video file is missing ({len(file_spans)} episodes point to it)")
+                continue
+            for message in check_video_file(root / rel, fps, file_spans, features[key]):
+                rep.add(rel, message)
 
 
 # ---- meta/stats.json -------------------------------------------------------------------------------

@@ -6,6 +6,10 @@ Parquet file (one row group per episode, footer closed) under a temporary name, 
 place. A worker killed at any point loses at most the episodes it had not yet flushed, never leaves a
 partial episode, and never damages another worker's files. Shapes and dtypes are checked against the
 dataset's spec on ``add_episode`` so a bad episode fails in the worker, with the feature named.
+
+Cameras stored as ``video`` are encoded when the episode is added (`video.SegmentWriter`: one mp4 segment per
+staging file and camera), so a worker holds encoded packets, not raw frames, while it buffers episodes. The
+segments are renamed into place just before the Parquet file: a staging file that exists has its videos.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import png, schema
+from . import png, schema, video
 from ._io import DatasetError, commit, tmp_path_for
 from .paths import resolve_inside
 from .staging import read_spec
@@ -49,6 +53,11 @@ class StagingWriter:
         self.features: dict[str, dict[str, Any]] = self.spec["features"]
         self.fps: int = int(self.spec["fps"])
         self._staged_names = schema.staged_feature_names(self.features)
+        self._video_keys = schema.video_keys(self.features)
+        self._encoders = {k: video.encoder_for(self.features[k]) for k in self._video_keys}
+        self._segments: dict[str, video.SegmentWriter] = {}
+        self.encode_s = 0.0  # time spent encoding video (the benchmark's render/encode split)
+        self.video_bytes = 0  # bytes of the video segments committed
         self._schema = schema.staging_schema(self.features)
         self._token = _token()
         self._seq = 0
@@ -84,6 +93,8 @@ class StagingWriter:
         if key in self._buffered_keys:
             raise ValueError(f"episode key {key} was already added to this writer")
         table, meta = self._episode_table(key, frames)
+        if self._video_keys:
+            meta["video"] = self._encode(key, frames, meta)
         meta.update(
             key=key,
             seed=int(seed),
@@ -99,12 +110,46 @@ class StagingWriter:
         if len(self._buffer) >= self.episodes_per_file:
             self.flush()
 
+    def _final_path(self) -> Path:
+        return self.root / schema.STAGING_DIR / f"{_safe(self.worker)}-{self._token}-{self._seq:06d}.parquet"
+
+    def _encode(self, key: int, frames: Mapping[str, np.ndarray], meta: dict[str, Any]) -> dict[str, int]:
+        """Encode the episode's video frames into this staging file's segments; their first frame in each."""
+        length = meta["length"]
+        arrays = {}
+        for name in self._video_keys:  # every camera checked before any is encoded
+            arr = np.asarray(frames[name])
+            want = (length,) + tuple(self.features[name]["shape"])
+            if arr.shape != want or arr.dtype != np.uint8:
+                raise ValueError(f"episode {key}: video feature {name!r} must be uint8 {want} (T, H, W, C), "
+                                 f"got {arr.dtype} {arr.shape}")
+            arrays[name] = arr
+        firsts = {}
+        for name, arr in arrays.items():
+            meta["image_hist"][name] = [np.bincount(arr[..., i].ravel(), minlength=256).tolist() for i in range(arr.shape[-1])]
+            seg = self._segments.get(name)
+            if seg is None:
+                h, w = self.features[name]["shape"][:2]
+                seg = self._segments[name] = video.SegmentWriter(video.segment_path(self._final_path(), name), h, w,
+                                                                 self.fps, self._encoders[name])
+            before = seg.encode_s
+            firsts[name] = seg.add(arr)
+            self.encode_s += seg.encode_s - before
+        return firsts
+
     def flush(self) -> Path | None:
-        """Write buffered episodes as one staging file (atomic); returns its path, or None if empty."""
+        """Write buffered episodes as one staging file (atomic); returns its path, or None if empty.
+
+        Video segments are committed first: the Parquet file, which is what makes the episodes count, only
+        appears once its videos are in place."""
         if not self._buffer:
             return None
-        folder = self.root / schema.STAGING_DIR
-        final = folder / f"{_safe(self.worker)}-{self._token}-{self._seq:06d}.parquet"
+        final = self._final_path()
+        for seg in self._segments.values():
+            path = seg.commit()
+            if path is not None:
+                self.video_bytes += path.stat().st_size
+        self._segments = {}
         tmp = tmp_path_for(final)
         metas = [m for _, m in self._buffer]
         file_schema = self._schema.with_metadata({schema.STAGING_META_KEY: json.dumps(metas).encode()})
@@ -139,10 +184,10 @@ class StagingWriter:
 
     # ---- conversion ---------------------------------------------------------------------------
     def _episode_table(self, key: int, frames: Mapping[str, np.ndarray]) -> tuple[pa.Table, dict[str, Any]]:
-        missing = [k for k in self._staged_names if k not in frames]
+        missing = [k for k in self._staged_names + self._video_keys if k not in frames]
         if missing:
             raise ValueError(f"episode {key}: missing feature(s) {missing}")
-        extra = [k for k in frames if k not in self._staged_names]
+        extra = [k for k in frames if k not in self._staged_names and k not in self._video_keys]
         if extra:
             raise ValueError(f"episode {key}: unknown feature(s) {extra}; the dataset has {self._staged_names}")
         length = None

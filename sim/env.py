@@ -33,7 +33,11 @@ class RobotTaskEnv(gym.Env):
 
     def __init__(self, robot: str | RobotSpec = "panda", task: str | Task = "reach", control_mode: str = "joint_pos",
                  camera: str | list[str] | None = None, depth: bool = False, randomize: bool = True,
-                 control_hz: int = 20, fixed_base: bool | None = None, render_mode: str | None = None):
+                 control_hz: int = 20, fixed_base: bool | None = None, render_mode: str | None = None,
+                 camera_size: int | tuple[int, int] | None = None, camera_hz: int | None = None):
+        """``camera_size``: every camera's (height, width), or one side for square images (default: each camera's
+        own size). ``camera_hz``: how often cameras render (a divisor of ``control_hz``; default every step); between
+        renders the observation repeats the last frame, as a camera slower than the control loop would."""
         if control_mode not in CONTROL_MODES:
             raise ValueError(f"unknown control_mode {control_mode!r}; use one of {', '.join(CONTROL_MODES)}")
         valid_rates = [hz for hz in range(1, PHYSICS_HZ + 1) if PHYSICS_HZ % hz == 0]
@@ -47,6 +51,13 @@ class RobotTaskEnv(gym.Env):
         self.task.check_robot(self.spec_robot)
         self.control_mode, self.randomize, self.render_mode = control_mode, randomize, render_mode
         self.control_hz, self.substeps = control_hz, PHYSICS_HZ // control_hz
+        rate = control_hz if camera_hz is None else camera_hz
+        if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate < 1 or control_hz % rate:
+            raise ValueError(f"camera_hz={camera_hz!r} must be a whole number of Hz that divides the control rate "
+                             f"{control_hz} Hz")
+        self.camera_hz, self._render_every = int(rate), control_hz // int(rate)
+        self._camera_size = _camera_size(camera_size)
+        self._frames: tuple[dict, dict] | None = None
         self.metadata = dict(self.metadata, render_fps=control_hz)
 
         self.scene = Scene()
@@ -112,6 +123,11 @@ class RobotTaskEnv(gym.Env):
             raise ValueError(f"unknown camera {unknown[0]!r} for robot {self.spec_robot.name!r} and task {self.task.name!r}; "
                              f"available cameras: {', '.join(sorted(available)) or 'none'}")
         self._camera_specs: list[Camera] = [available[n] for n in names]
+        if self._camera_size is not None:
+            import dataclasses
+
+            h, w = self._camera_size
+            self._camera_specs = [dataclasses.replace(c, height=h, width=w) for c in self._camera_specs]
         self._available_cameras = available
         link_index = dict(self.robot.link_index)
         self.cameras = CameraRig(self.scene.client, self.robot.body, self._camera_specs, link_index, depth) if names else None
@@ -225,9 +241,22 @@ class RobotTaskEnv(gym.Env):
             obs["base"] = np.concatenate([base_pos, base_orn, lin, ang])
         obs.update(self.task.observe(base_pos, base_orn))
         if self.cameras is not None:
-            rgb, depth = self.cameras.render()
-            obs["images"] = rgb
+            if self._steps % self._render_every == 0 or self._frames is None:
+                self._frames = self.cameras.render()
+            rgb, depth = self._frames  # between renders: the last frame again (the camera is slower than control)
+            obs["images"] = dict(rgb)
             if self.cameras.depth:
-                obs["depth"] = depth
+                obs["depth"] = dict(depth)
         self._last_obs = obs
         return obs
+
+
+def _camera_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    """(height, width) from one side or a pair; ValueError for anything but positive integers up to 4096."""
+    if size is None:
+        return None
+    pair = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) else tuple(size)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 1 <= v <= 4096
+                                 for v in pair):
+        raise ValueError(f"camera_size={size!r} must be a side or (height, width) in pixels, 1 to 4096")
+    return int(pair[0]), int(pair[1])

@@ -47,6 +47,9 @@ def material(tmp_path_factory):
     stats[key]["mean"][0] = float("nan")
     (nan_stats / "meta" / "stats.json").write_text(json.dumps(stats))
     (root / "a_file").write_text("not a folder\n")
+    (root / "user_meta" / "meta").mkdir(parents=True)  # looks like an interrupted create, but the file is the user's
+    (root / "user_meta" / "staging").mkdir()
+    (root / "user_meta" / "meta" / "flywheel.json").write_text('{"mine": true}\n')
     (root / "loop").symlink_to(root / "loop")
     (root / "random.npz").write_bytes(np.random.default_rng(0).bytes(512))
     (root / "text.npz").write_text("hello\n")
@@ -144,6 +147,7 @@ CASES = [
      ["nan_weights.npz", "W0"]),
     ("resume where nothing is", COLLECT + ["-n", "3", "--out", "{root}/ds", "--resume"], ["finished dataset"]),
     ("collect into a finished dataset", COLLECT + ["-n", "3", "--out", "{root}/ds"], ["finished dataset"]),
+    ("collect over a user's meta/flywheel.json", COLLECT + ["-n", "3", "--out", "{root}/user_meta"], ["not empty"]),
     ("train lr nan", ["train", "{root}/ds", "--out", "{root}/p.npz", "--lr", "nan"], ["--lr", "finite"]),
     ("train lr inf", ["train", "{root}/ds", "--out", "{root}/p.npz", "--lr", "inf"], ["--lr"]),
     ("train lr zero", ["train", "{root}/ds", "--out", "{root}/p.npz", "--lr", "0"], ["--lr"]),

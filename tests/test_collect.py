@@ -30,7 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def ray_address():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    from flywheel.collectors.collection.actor_pool import connect
+
+    connect(None, workers=2)  # always a new local cluster (token auth, loopback), never one found on this machine
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 

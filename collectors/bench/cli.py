@@ -28,6 +28,10 @@ def add_commands(subparsers) -> None:
     b.add_argument("--episodes", "-n", type=int, default=None,
                    help="episodes per configuration (default 64; 24 with --quick)")
     b.add_argument("--camera", nargs="+", default=[], metavar="NAME", help="record images from these cameras")
+    b.add_argument("--image-format", choices=("video", "png"), default="video", help="camera storage (default video)")
+    b.add_argument("--video-codec", default=None, help="libsvtav1 (default where available) or libx264")
+    b.add_argument("--camera-size", type=int, default=224, help="square camera images, pixels per side (default 224)")
+    b.add_argument("--camera-hz", type=int, default=10, help="camera frames per second (default 10)")
     b.add_argument("--control-mode", default="joint_pos", choices=("joint_pos", "ee_delta"))
     b.add_argument("--max-steps", type=int, default=None, help="episode step limit (default: the task's)")
     b.add_argument("--seed", type=int, default=0, help="episode k uses seed SEED+k (default 0)")
@@ -54,7 +58,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cfg = bench.BenchConfig(task=args.task, robot=args.robot, workers=args.workers or (1, 2), episodes=episodes,
                             camera=tuple(args.camera), control_mode=args.control_mode, seed=args.seed, repeats=repeats,
                             quick=args.quick, max_steps=args.max_steps,
-                            split_episodes=defaults.get("split_episodes"), keep_data=args.keep_data)
+                            split_episodes=defaults.get("split_episodes"), keep_data=args.keep_data,
+                            image_format=args.image_format, video_codec=args.video_codec,
+                            camera_size=args.camera_size, camera_hz=args.camera_hz)
     command = "flywheel " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv and sys.argv[0].endswith("flywheel") \
         else "flywheel bench " + " ".join(shlex.quote(a) for a in _argv_of(args))
     log = (lambda msg: None) if args.quiet or args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -85,7 +91,8 @@ def _argv_of(args: argparse.Namespace) -> list[str]:
     if args.episodes is not None:
         out += ["--episodes", str(args.episodes)]
     if args.camera:
-        out += ["--camera", *args.camera]
+        out += ["--camera", *args.camera, "--image-format", args.image_format, "--camera-size", str(args.camera_size),
+                "--camera-hz", str(args.camera_hz)] + (["--video-codec", args.video_codec] if args.video_codec else [])
     if args.control_mode != "joint_pos":
         out += ["--control-mode", args.control_mode]
     if args.max_steps is not None:

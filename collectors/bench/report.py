@@ -301,6 +301,14 @@ def markdown(doc: dict[str, Any]) -> str:
         lines.append(f"Camera: {cam['rig_episodes_per_s']:.2f} episodes/s with the rig as used, "
                      f"{cam['naive_episodes_per_s']:.2f} rendering naively every step: {cam['speedup']:.2f}x "
                      f"(rendering is {cam['rendering_fraction']:.0%} of a step).")
+    if doc.get("camera_pipeline"):
+        cp = doc["camera_pipeline"]
+        ratio = f"{cp['video_over_png']:.2f}" if cp.get("video_over_png") else "n/a"
+        lines.append(f"Camera over state (1 worker, same episodes): {cp['camera_over_state']:.3f} "
+                     f"({cp['camera_episodes_per_s']:.2f} vs {cp['state_episodes_per_s']:.2f} episodes/s); bytes per frame "
+                     f"video {cp['bytes_per_frame_video'] or 0:.0f}, PNG {cp['bytes_per_frame_png'] or 0:.0f} "
+                     f"(ratio {ratio}); render {cp['render_ms_per_frame']:.2f} ms/frame ({cp['render_fraction']:.0%}), "
+                     f"encode {cp['encode_ms_per_frame']:.2f} ms/frame ({cp['encode_fraction']:.0%}).")
     cpu_eff = ts["uninstrumented"].get("pipeline_efficiency_cpu")
     if cpu_eff is not None:
         lines.append(f"Pipeline efficiency in thread CPU time (in-process, load-insensitive cross-check): {cpu_eff:.2f}.")

@@ -222,6 +222,8 @@ class SplitResult:
     split_s: dict[str, float]
     bytes_written: int
     peak_rss_mb: float
+    encode_s: float = 0.0  # video encoding (inside "writing")
+    video_bytes: int = 0  # the video segments written
 
     @property
     def split(self) -> dict[str, float]:
@@ -229,11 +231,13 @@ class SplitResult:
 
 
 def time_split(cfg: dict[str, Any], seeds: list[int], *, instrumented: bool = True, workdir: str | None = None,
-               warmup: int = 1, naive_camera: bool = False) -> SplitResult:
+               warmup: int = 1, naive_camera: bool = False, image_format: str = "png",
+               video_codec: str | None = None) -> SplitResult:
     """Run the collector's per-worker loop (`EpisodeRecorder.run` + `StagingWriter.add_episode`) in this
     process on ``seeds``; with ``instrumented`` every part is timed exclusively (physics, policy, ...).
     ``naive_camera`` swaps the camera rig's `render` for `render_uncached` (the rendering baseline)."""
     from flywheel import datasets
+    from flywheel.collectors.collection.plan import camera_features
     from flywheel.collectors.collection.recorder import EpisodeRecorder, dataset_features
     from flywheel.collectors.collection.worker import build_policy, make_env
 
@@ -243,7 +247,8 @@ def time_split(cfg: dict[str, Any], seeds: list[int], *, instrumented: bool = Tr
         recorder = EpisodeRecorder(env)
         policy = build_policy("expert", cfg["task"], env)
         u = env.unwrapped
-        datasets.create_dataset(tmp, features=dataset_features(env), fps=int(u.control_hz),
+        features = camera_features(dataset_features(env), image_format, video_codec, int(u.control_hz))
+        datasets.create_dataset(tmp, features=features, fps=int(u.control_hz),
                                 robot_type=u.spec_robot.name, task=u.task.describe(),
                                 flywheel_meta={"config": {"bench": "time_split"}})
         writer = datasets.StagingWriter(tmp, worker="split", episodes_per_file=8)
@@ -269,7 +274,8 @@ def time_split(cfg: dict[str, Any], seeds: list[int], *, instrumented: bool = Tr
         split["other"] = max(0.0, total - sum(split.values()))
         size = sum(f.stat().st_size for f in Path(tmp, "staging").glob("*.parquet"))
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-        return SplitResult(len(seeds), steps, total, total_cpu, split, size, rss)
+        return SplitResult(len(seeds), steps, total, total_cpu, split, size, rss, encode_s=writer.encode_s,
+                           video_bytes=writer.video_bytes)
     finally:
         env.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -363,7 +369,8 @@ def run_pipeline(cfg: dict[str, Any], *, workers: int, episodes: int, seed: int,
     sampler = WorkerSampler()
     summary = collect(cfg["task"], cfg["robot"], episodes, out=str(out), workers=workers, seed=seed, policy="expert",
                       cameras=cfg.get("cameras") or None, max_steps=cfg.get("max_steps"),
-                      control_mode=cfg.get("control_mode", "joint_pos"), quiet=True, callback=sampler)
+                      control_mode=cfg.get("control_mode", "joint_pos"), quiet=True, callback=sampler,
+                      **{k: cfg[k] for k in ("image_format", "video_codec", "camera_size", "camera_hz") if cfg.get(k)})
     meta = json.loads((out / schema.FLYWHEEL_META_PATH).read_text())
     run = meta["runs"][-1]
     seconds = float(run["collect_s"])
@@ -416,11 +423,22 @@ class BenchConfig:
     max_steps: int | None = None
     split_episodes: int | None = None  # episodes of the in-process runs (default: all, the ceiling's episodes)
     keep_data: bool = False
+    image_format: str = "video"
+    video_codec: str | None = None
+    camera_size: int | None = 224
+    camera_hz: int = 10
 
     def env_cfg(self) -> dict[str, Any]:
         from flywheel.collectors.collection.worker import env_config
 
-        return env_config(self.task, self.robot, self.control_mode, list(self.camera), self.max_steps)
+        cfg = env_config(self.task, self.robot, self.control_mode, list(self.camera), self.max_steps,
+                         camera_size=[self.camera_size] * 2 if self.camera_size else None, camera_hz=self.camera_hz)
+        if self.camera:
+            from flywheel.datasets.video import check_encoder
+
+            codec = check_encoder(self.video_codec) if self.image_format == "video" else None
+            cfg.update(image_format=self.image_format, video_codec=codec)
+        return cfg
 
 
 QUICK = dict(episodes=24, repeats=1)
@@ -458,6 +476,7 @@ def run_bench(cfg: BenchConfig, out: str | os.PathLike, *, log: Callable[[str], 
     import ray
 
     runs: dict[int, list[PipelineRun]] = defaultdict(list)
+    state_runs: list[PipelineRun] = []  # with a camera: the same episodes without it (camera_over_state)
     ceilings: list[CeilingResult] = []
     started_ray = False
     try:
@@ -469,6 +488,13 @@ def run_bench(cfg: BenchConfig, out: str | os.PathLike, *, log: Callable[[str], 
                 run = run_pipeline(env_cfg, workers=w, episodes=cfg.episodes, seed=cfg.seed, out=folder)
                 runs[w].append(run)
                 log(f"bench:   {run.steps / run.seconds:.0f} steps/s, {run.episodes / run.seconds:.2f} episodes/s")
+                if w == 1 and cfg.camera:
+                    state_cfg = {k: v for k, v in env_cfg.items() if k not in ("image_format", "video_codec")}
+                    state_cfg.update(cameras=[], camera_size=None, camera_hz=None)
+                    s_run = run_pipeline(state_cfg, workers=1, episodes=cfg.episodes, seed=cfg.seed,
+                                         out=data_root / f"r{r}-w1-state")
+                    state_runs.append(s_run)
+                    log(f"bench:   state only, same episodes: {s_run.episodes / s_run.seconds:.2f} episodes/s")
                 if w == 1:
                     # In a Ray worker process too: Ray starts its workers at nice 15, so on a shared machine a
                     # ceiling timed in this (nice 0) process would get more CPU than the pipeline it is compared with.
@@ -479,12 +505,14 @@ def run_bench(cfg: BenchConfig, out: str | os.PathLike, *, log: Callable[[str], 
         n_split = cfg.split_episodes or cfg.episodes
         seeds = [cfg.seed + k for k in range(n_split)]
         log(f"bench: single-process runs of one worker's loop, plain and instrumented ({n_split} episodes)")
-        plain = time_split(env_cfg, seeds, instrumented=False)
-        split = time_split(env_cfg, seeds, instrumented=True)
-        naive = None
+        fmt = dict(image_format=env_cfg.get("image_format", "png"), video_codec=env_cfg.get("video_codec"))
+        plain = time_split(env_cfg, seeds, instrumented=False, **fmt)
+        split = time_split(env_cfg, seeds, instrumented=True, **fmt)
+        naive = png = None
         if cfg.camera:
             log(f"bench: camera baseline, naive rendering every control step ({n_split} episodes)")
-            naive = time_split(env_cfg, seeds, instrumented=False, naive_camera=True)
+            naive = time_split(env_cfg, seeds, instrumented=False, naive_camera=True, **fmt)
+            png = time_split(env_cfg, seeds, instrumented=False, image_format="png") if fmt["image_format"] == "video" else None
     finally:
         if started_ray:
             ray.shutdown()
@@ -493,5 +521,41 @@ def run_bench(cfg: BenchConfig, out: str | os.PathLike, *, log: Callable[[str], 
     doc = bench_report.build_document(cfg, runs=runs, ceilings=ceilings, split=split, plain=plain, naive=naive,
                                       substeps=substeps, control_hz=control_hz,
                                       load_before=load_before, wall_s=time.time() - t_begin, command=command)
+    if cfg.camera:
+        doc["camera_pipeline"] = camera_figures(cfg, runs[1], state_runs, split, plain, png)
     return doc
+
+
+def camera_figures(cfg: BenchConfig, camera_runs: list[PipelineRun], state_runs: list[PipelineRun],
+                   split: SplitResult, plain: SplitResult, png: SplitResult | None) -> dict[str, Any]:
+    """The camera's cost, from one run: the 1-worker collector with the camera against the same episodes state-only
+    (``camera_over_state``), bytes per camera frame (video against PNG) and one worker's render/encode split."""
+    def eps(rs):
+        return _median_of([r.episodes / r.seconds for r in rs])
+
+    cam, state = eps(camera_runs), eps(state_runs)
+    frames = max(1, split.steps)
+    n_cams = max(1, len(cfg.camera))
+    video = split.video_bytes / frames / n_cams if split.video_bytes else None
+    png_b = (png.bytes_written - plain.bytes_written) / frames / n_cams if png is not None else \
+        (plain.bytes_written / frames / n_cams if cfg.image_format == "png" else None)
+    return {
+        "what": f"1 worker, {cfg.episodes} episodes, camera(s) {', '.join(cfg.camera)} at {cfg.camera_size}px, "
+                f"{cfg.camera_hz} Hz, stored as {cfg.image_format}; state only = the same seeds without a camera",
+        "camera_episodes_per_s": cam, "state_episodes_per_s": state,
+        "camera_over_state": cam / state if state else None,
+        "camera_episodes_per_day_per_worker": cam * 86400,
+        "bytes_per_frame_video": video, "bytes_per_frame_png": png_b,
+        "video_over_png": video / png_b if video and png_b else None,
+        "render_s": split.split_s.get("rendering", 0.0), "encode_s": split.encode_s, "loop_s": split.seconds,
+        "render_fraction": split.split_s.get("rendering", 0.0) / split.seconds if split.seconds else None,
+        "encode_fraction": split.encode_s / split.seconds if split.seconds else None,
+        "render_ms_per_frame": 1000 * split.split_s.get("rendering", 0.0) / frames,
+        "encode_ms_per_frame": 1000 * split.encode_s / frames,
+    }
+
+
+def _median_of(values: list[float]) -> float:
+    v = sorted(values)
+    return v[len(v) // 2] if v else 0.0
 

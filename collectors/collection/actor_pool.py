@@ -43,6 +43,7 @@ class Slot:
     handle: Any = None
     pid: int | None = None
     host: str | None = None
+    node_id: str | None = None  # the Ray node the current actor runs on
     pids: list[int] = field(default_factory=list)
     inflight: deque = field(default_factory=deque)
     restarts: int = 0
@@ -164,7 +165,7 @@ class ActorPool:
         if slot.inflight and slot.inflight[0].started is None:
             slot.inflight[0].started = time.monotonic()
         if task.kind == "ping":
-            slot.pid, slot.host = int(value["pid"]), value.get("host")
+            slot.pid, slot.host, slot.node_id = int(value["pid"]), value.get("host"), value.get("node_id")
             slot.pids.append(slot.pid)
 
     def wait(self, timeout: float = 0.5) -> list[Event]:

@@ -28,6 +28,15 @@ def add_commands(subparsers) -> None:
     c.add_argument("--success-only", action="store_true", help="keep drawing seeds until N successful episodes are stored")
     c.add_argument("--resume", action="store_true", help="complete an unfinished dataset (same parameters as its first run)")
     c.add_argument("--camera", nargs="+", default=[], metavar="NAME", help="record images from these cameras")
+    c.add_argument("--image-format", choices=("video", "png"), default="video",
+                   help="cameras as LeRobot video features (mp4, default) or PNG images inside the Parquet")
+    c.add_argument("--video-codec", default=None, metavar="CODEC",
+                   help="libsvtav1 (AV1, default where PyAV has it, as LeRobot) or libx264 (H.264); also av1, h264")
+    c.add_argument("--camera-size", default="224", metavar="HxW",
+                   help="camera images: one side (224) or HEIGHTxWIDTH (default 224)")
+    c.add_argument("--camera-hz", type=int, default=10,
+                   help="camera frames per second, a divisor of the control rate; frames in between repeat the last "
+                        "render, so the dataset keeps one frame rate (default 10)")
     c.add_argument("--max-steps", type=int, default=None, help="episode step limit (default: the task's)")
     c.add_argument("--control-mode", default="joint_pos", choices=("joint_pos", "ee_delta"))
     c.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
@@ -81,6 +90,16 @@ def _resume_command(args: argparse.Namespace, command: str) -> str:
     return " ".join(shlex.quote(p) for p in parts + ["--resume"])
 
 
+def _camera_size(text: str) -> list[int] | str:
+    """``224`` -> [224, 224], ``96x128`` -> [96, 128]; anything else is passed on for CollectConfig to refuse."""
+    parts = str(text).lower().split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        return text
+    return values * 2 if len(values) == 1 else values
+
+
 def cmd_collect(args: argparse.Namespace) -> int:
     from flywheel.collectors.collection.collect import CollectError, CollectInterrupted, collect
 
@@ -88,6 +107,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
         summary = collect(args.task, args.robot, args.episodes, out=args.out, workers=args.workers, seed=args.seed,
                           policy=args.policy, noise=args.noise, success_only=args.success_only, resume=args.resume,
                           cameras=args.camera, max_steps=args.max_steps, control_mode=args.control_mode,
+                          image_format=args.image_format, video_codec=args.video_codec,
+                          camera_size=_camera_size(args.camera_size), camera_hz=args.camera_hz,
                           address=args.address, quiet=args.quiet, episodes_per_file=args.episodes_per_file,
                           max_restarts=args.max_restarts, relabel=args.relabel, beta=args.beta,
                           episode_timeout_s=args.episode_timeout)

@@ -104,10 +104,30 @@ def _start(config: CollectConfig, plan: RunPlan, out: Path, created: "CreatedFol
     if not ledger.finished():
         try:
             run.started_ray = actor_pool.connect(address, workers=config.workers, timeout=config.connect_timeout)
+            run.n_workers = _placeable_workers(config, ledger, address)
         except Exception as err:
+            run.close()
             created.undo()
-            raise CollectError(f"cannot start or join Ray: {err}") from None
+            raise err if isinstance(err, CollectError) else CollectError(f"cannot start or join Ray: {err}") from None
     return run
+
+
+def _placeable_workers(config: CollectConfig, ledger: EpisodeLedger, address: str | None) -> int:
+    """How many workers to start: what the run can use, and what the Ray cluster can place (refused at once on a
+    cluster that is too small, instead of waiting for the start timeout)."""
+    import ray
+
+    wanted = int(config.workers) if config.success_only else min(int(config.workers), ledger.to_dispatch())
+    n_workers = max(1, wanted)
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if address and cpus < n_workers:
+        raise CollectError(f"--workers {n_workers} needs {n_workers} CPUs, and the Ray cluster at {address} has "
+                           f"{cpus}; use --workers {max(cpus, 1)} or add nodes")
+    if 0 < cpus < n_workers:  # a local Ray someone started with fewer CPUs: use what it has
+        if not config.quiet:
+            print(f"flywheel collect: this Ray has {cpus} CPUs; running {cpus} workers, not {n_workers}", file=sys.stderr)
+        n_workers = cpus
+    return n_workers
 
 
 class _Run:
@@ -118,6 +138,7 @@ class _Run:
         self.pool: actor_pool.ActorPool | None = None
         self.progress = None
         self.started_ray = False
+        self.n_workers = 1
         self.t_loop = time.time()
         self.loop_s = 0.0
 
@@ -125,17 +146,9 @@ class _Run:
         config, ledger = self.config, self.ledger
         if ledger.finished():
             return
-        import ray
-
         from flywheel.collectors.collection.progress import Progress
 
-        n_workers = max(1, min(int(config.workers), ledger.to_dispatch() if not config.success_only else int(config.workers)))
-        cpus = int(ray.cluster_resources().get("CPU", 0))
-        if not address and 0 < cpus < n_workers:  # a local Ray someone started with fewer CPUs: use what it has
-            if not config.quiet:
-                print(f"flywheel collect: this Ray has {cpus} CPUs; running {cpus} workers, not {n_workers}",
-                      file=sys.stderr)
-            n_workers = cpus
+        n_workers = self.n_workers
         worker_kwargs = dict(seed0=int(config.seed), policy=relabeled(config), noise=float(config.noise),
                              success_only=bool(config.success_only), episodes_per_file=int(config.episodes_per_file),
                              flush_interval_s=float(config.flush_interval_s))

@@ -90,6 +90,10 @@ class CollectConfig:
     success_only: bool = False
     resume: bool = False
     cameras: list[str] | tuple[str, ...] | None = None
+    image_format: str = "video"  # cameras as LeRobot video (mp4) or "png" (PNG images in the Parquet)
+    video_codec: str | None = None  # an encoder PyAV has (libsvtav1, libx264; av1, h264); None: AV1 if available
+    camera_size: int | tuple[int, int] | list[int] | None = 224  # (height, width) or one side; None: the camera's own
+    camera_hz: int = 10  # camera frames per second; divides the control rate (frames in between repeat the last)
     max_steps: int | None = None
     control_mode: str = "joint_pos"
     address: str | None = None
@@ -133,13 +137,33 @@ class CollectConfig:
                 continue
             if not is_number(getattr(self, name)) or getattr(self, name) <= 0:
                 raise CollectError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
+        if self.image_format not in ("video", "png"):
+            raise CollectError(f"--image-format must be video or png, got {self.image_format!r}")
+        video_codec = None
+        if self.cameras and self.image_format == "video":
+            from flywheel.datasets.video import check_encoder
+
+            try:
+                video_codec = check_encoder(self.video_codec)
+            except ValueError as err:
+                raise CollectError(f"--video-codec: {err}") from None
+        if not is_int(self.camera_hz) or self.camera_hz < 1:
+            raise CollectError(f"--camera-hz must be a positive integer, got {self.camera_hz!r}")
+        size = self.camera_size
+        if size is not None:
+            size = [size, size] if is_int(size) else list(size) if isinstance(size, (list, tuple)) else None
+            if size is None or len(size) != 2 or not all(is_int(v) and 2 <= v <= 4096 for v in size) or \
+                    (self.image_format == "video" and any(v % 2 for v in size)):
+                raise CollectError(f"--camera-size must be one side or HEIGHTxWIDTH in pixels, 2 to 4096 (even for "
+                                   f"video: yuv420p), got {self.camera_size!r}")
         if not os.fspath(self.out):
             raise CollectError("--out is required: the dataset folder to write")
         policy = self.policy
         if isinstance(policy, (str, os.PathLike)) and os.fspath(policy) not in ("expert", "random"):
             policy = str(Path(policy).expanduser().absolute())
         return replace(self, out=Path(self.out).expanduser().absolute(), robot=_absolute_if_path(self.robot),
-                       policy=policy, cameras=list(self.cameras or []))
+                       policy=policy, cameras=list(self.cameras or []), video_codec=video_codec,
+                       camera_size=[int(v) for v in size] if size is not None else None)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -123,7 +123,7 @@ def worker_figures(pool) -> list[dict[str, Any]]:
     for s in pool.slots:
         st = dict(s.stats)
         busy = st.get("busy_s", 0.0)
-        out.append({"name": s.name, "host": s.host, "pids": list(s.pids), "restarts": s.restarts,
+        out.append({"name": s.name, "host": s.host, "node_id": s.node_id, "pids": list(s.pids), "restarts": s.restarts,
                     "episodes": int(st["episodes"]), "attempted": int(st["attempted"]),
                     "successes": int(st["successes"]), "dropped": int(st["dropped"]), "frames": int(st["frames"]),
                     "busy_s": round(busy, 3), "episodes_per_busy_s": round(st["attempted"] / busy, 2) if busy else None})

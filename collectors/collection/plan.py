@@ -50,7 +50,8 @@ def plan_run(config: CollectConfig) -> RunPlan:
     task, robot, policy = config.task, config.robot, config.policy
     if task not in task_names():
         raise CollectError(f"unknown task {task!r}; available tasks: {', '.join(task_names())}")
-    cfg = worker.env_config(task, str(robot), config.control_mode, config.cameras, config.max_steps)
+    cfg = worker.env_config(task, str(robot), config.control_mode, config.cameras, config.max_steps,
+                            camera_size=config.camera_size, camera_hz=config.camera_hz)
     plugins = worker.plugin_modules(task)
     if plugins:  # only for tasks defined outside flywheel: built-in runs keep their config as it was
         cfg["plugins"] = plugins
@@ -69,7 +70,7 @@ def plan_run(config: CollectConfig) -> RunPlan:
         except (ValueError, FileNotFoundError, OSError) as err:
             raise CollectError(str(err)) from None
         label = worker.policy_name(pol, policy)
-        features = dataset_features(env)
+        features = camera_features(dataset_features(env), config.image_format, config.video_codec, int(u.control_hz))
         spec = u.spec_robot
         policy_cfg = policy if isinstance(policy, str) else f"python:{label}"
         data_config = {
@@ -86,6 +87,8 @@ def plan_run(config: CollectConfig) -> RunPlan:
             "success_only": bool(config.success_only),
             "max_steps": int(env._max_episode_steps),
             "cameras": list(cfg["cameras"]),
+            **({"image_format": config.image_format, "video_codec": config.video_codec, "camera_size": cfg["camera_size"],
+                "camera_hz": cfg["camera_hz"]} if cfg["cameras"] else {}),
             "randomize": True,
             "inputs": input_fingerprints(spec, task_params(u.task)),
         }
@@ -100,6 +103,19 @@ def plan_run(config: CollectConfig) -> RunPlan:
                        expected_episode_s=_step_seconds(env) * int(env._max_episode_steps))
     finally:
         env.close()
+
+
+def camera_features(features: dict[str, dict], image_format: str, encoder: str | None, fps: int) -> dict[str, dict]:
+    """The recorder's camera features (PNG ``image``) turned into LeRobot ``video`` features when cameras are video.
+
+    fps is the dataset's: LeRobot reads one frame rate per dataset (timestamps = frame_index / fps), so a video holds
+    a frame for every row, and a camera slower than the control rate repeats its last frame (nearly free once encoded)."""
+    if image_format != "video":
+        return features
+    from flywheel.datasets.video import video_feature
+
+    return {k: video_feature(ft["shape"][0], ft["shape"][1], fps, encoder) if ft["dtype"] == "image" else ft
+            for k, ft in features.items()}
 
 
 def _step_seconds(env, steps: int = 5) -> float:
@@ -166,7 +182,8 @@ def check_resume(out, plan: RunPlan) -> None:
 
     old = read_spec(out).get("config") or {}
     new = plan.flywheel_meta["config"]
-    changed = [k for k in sorted(set(old) | set(new)) if k != "inputs" and old.get(k) != new.get(k)]
+    keys = list(new) + sorted(k for k in old if k not in new)  # the config's own order: cameras before camera_size
+    changed = [k for k in keys if k != "inputs" and old.get(k) != new.get(k)]
     old_inputs, new_inputs = old.get("inputs") or {}, new.get("inputs") or {}
     changed += [f"inputs.{k}" for k in sorted(set(old_inputs) | set(new_inputs)) if old_inputs.get(k) != new_inputs.get(k)]
     if changed:

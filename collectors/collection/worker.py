@@ -26,10 +26,14 @@ ERRORED = 4  # the policy or the env raised during the episode: never written
 
 
 def env_config(task: str, robot: str, control_mode: str = "joint_pos", cameras=(), max_steps: int | None = None,
-               randomize: bool = True) -> dict[str, Any]:
-    """The plain-data description a worker builds its env from (also part of the dataset's config)."""
-    return {"task": task, "robot": robot, "control_mode": control_mode, "cameras": list(cameras or []),
-            "max_steps": max_steps, "randomize": randomize}
+               randomize: bool = True, camera_size: list[int] | None = None, camera_hz: int | None = None) -> dict[str, Any]:
+    """The plain-data description a worker builds its env from (also part of the dataset's config). The camera
+    size and rate are only listed when there are cameras, so state-only configs stay as they were."""
+    cfg = {"task": task, "robot": robot, "control_mode": control_mode, "cameras": list(cameras or []),
+           "max_steps": max_steps, "randomize": randomize}
+    if cameras:
+        cfg.update(camera_size=list(camera_size) if camera_size is not None else None, camera_hz=camera_hz)
+    return cfg
 
 
 def plugin_modules(task: str) -> list[list[str]]:
@@ -73,9 +77,11 @@ def make_env(cfg: dict[str, Any]):
     load_plugins(cfg.get("plugins"))
 
     cams = list(cfg.get("cameras") or [])
+    size = cfg.get("camera_size")
     return _make_env(cfg["task"], robot=cfg["robot"], max_episode_steps=cfg.get("max_steps"),
                      control_mode=cfg.get("control_mode", "joint_pos"), camera=cams or None,
-                     randomize=cfg.get("randomize", True))
+                     randomize=cfg.get("randomize", True), camera_size=tuple(size) if size else None,
+                     camera_hz=cfg.get("camera_hz") if cams else None)
 
 
 def build_policy(policy: Any, task: str, env, noise: float = 0.0):
@@ -118,7 +124,16 @@ class _EnvWorker:
         self.started = time.time()
 
     def ping(self) -> dict[str, Any]:
-        return {"name": self.name, "pid": os.getpid(), "host": socket.gethostname()}
+        """Who and where this worker is (the Ray node id when it runs inside Ray), for the run's per-worker figures."""
+        node_id = None
+        try:
+            import ray
+
+            if ray.is_initialized():
+                node_id = ray.get_runtime_context().get_node_id()
+        except Exception:  # plain Python (tests, the benchmark's in-process loop)
+            pass
+        return {"name": self.name, "pid": os.getpid(), "host": socket.gethostname(), "node_id": node_id}
 
     def rss_bytes(self) -> int:
         return _rss_bytes()
@@ -219,10 +234,11 @@ class ReplayWorker(_EnvWorker):
                       ("episode_index", "seed", "success", "policy", "terminated", "truncated", "uuid")
                       if c in table.column_names}
         self._row = {int(i): r for r, i in enumerate(self._meta["episode_index"])}
-        self.numeric = [k for k, ft in self.ds.features.items() if ft["dtype"] != "image"]
-        self.images = [k for k, ft in self.ds.features.items() if ft["dtype"] == "image"]
+        # camera columns (PNG images, lossy video) are carried over but never compared: verify is bit for bit
+        self.numeric = [k for k, ft in self.ds.features.items() if ft["dtype"] not in ("image", "video")]
+        self.images = [k for k, ft in self.ds.features.items() if ft["dtype"] in ("image", "video")]
         self.compare = [k for k in self.recorder.features if k in self.ds.features and k != "action"
-                        and self.ds.features[k]["dtype"] != "image"]
+                        and self.ds.features[k]["dtype"] not in ("image", "video")]
         self.compare += [k for k in ("next.reward", "next.done", "next.truncated", "next.success") if k in self.ds.features]
         self.flush_interval_s = float(flush_interval_s)
         self._unflushed: list[int] = []

@@ -27,7 +27,11 @@ def column_to_numpy(col: pa.Array | pa.ChunkedArray, ft: Mapping[str, Any], *, d
     if list(ft["shape"]) == [1]:
         return np.asarray(col.to_numpy(zero_copy_only=False), dtype=dtype)
     d = int(ft["shape"][0])
-    flat = col.flatten() if isinstance(col, pa.FixedSizeListArray) else pa.array(col).flatten()
+    if not isinstance(col, pa.FixedSizeListArray):  # LeRobot's writer stores vectors as variable-size lists
+        lengths = col.value_lengths().to_numpy(zero_copy_only=False)
+        if (lengths != d).any():
+            raise ValueError(f"a list holds {int(lengths[lengths != d][0])} values where the feature has {d}")
+    flat = col.flatten()
     return np.asarray(flat.to_numpy(zero_copy_only=False), dtype=dtype).reshape(n, d)
 
 

@@ -1,4 +1,4 @@
-"""``flywheel dataset ...`` commands: validate, info, export, finalize.
+"""``flywheel dataset ...`` commands: validate, info, export, finalize, merge, split, filter, push.
 
 Imports of pyarrow and the exporters stay inside the handlers so ``flywheel --help`` stays fast. Every
 handler turns an environment failure (disk full, read-only, permission, a file where a folder should be,
@@ -51,6 +51,8 @@ def add_commands(subparsers) -> None:
     e.add_argument("--dataset-id", help="minari dataset id (default flywheel/<robot>-<task>-v0)")
     e.add_argument("--action", default="action", help="action feature to export: action (joints) or action.ee (canonical)")
     e.add_argument("--no-images", action="store_true", help="leave camera images out")
+    e.add_argument("--no-env", action="store_true", help="minari: store no env_spec (recover_environment() will not "
+                                                         "work); for datasets whose environment cannot be made here")
     e.set_defaults(handler=cmd_export)
 
     f = sub.add_parser("finalize", help="finish a dataset whose staging area is complete (an interrupted run: "
@@ -65,6 +67,37 @@ def add_commands(subparsers) -> None:
     f.add_argument("--max-episodes-per-meta-file", type=int, default=None,
                    help="rows per meta/episodes file (default 1000)")
     f.set_defaults(handler=cmd_finalize)
+
+    m = sub.add_parser("merge", help="write several datasets as one new dataset (same robot; --canonical for different robots)")
+    m.add_argument("sources", nargs="+", type=Path, metavar="PATH")
+    m.add_argument("--out", required=True, type=Path, help="the new dataset folder (must not exist)")
+    m.add_argument("--canonical", action="store_true", help="keep only observation.ee, observation.ee_mask, action.ee "
+                                                             "and the standard columns, so different robots merge")
+    m.set_defaults(handler=cmd_merge)
+
+    s = sub.add_parser("split", help="split by episode into OUT/train and OUT/val (seeded)")
+    s.add_argument("path", type=Path)
+    s.add_argument("--out", required=True, type=Path, help="folder for train/ and val/ (these must not exist)")
+    s.add_argument("--val-fraction", type=float, default=0.1, help="share of episodes for validation (default 0.1)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the episode permutation (default 0)")
+    s.set_defaults(handler=cmd_split)
+
+    fl = sub.add_parser("filter", help="write the episodes matching every criterion as a new dataset")
+    fl.add_argument("path", type=Path)
+    fl.add_argument("--out", required=True, type=Path, help="the new dataset folder (must not exist)")
+    fl.add_argument("--success", action="store_true", help="only successful episodes")
+    fl.add_argument("--task", help="task name (meta/flywheel.json) or an instruction of meta/tasks.parquet")
+    fl.add_argument("--robot", help="robot type")
+    fl.add_argument("--min-length", type=int, help="only episodes of at least N frames")
+    fl.add_argument("--seeds", help="A:B, only episodes whose seed is in A..B-1")
+    fl.set_defaults(handler=cmd_filter)
+
+    pu = sub.add_parser("push", help="upload a dataset to the Hugging Face Hub (needs flywheel[hub] and a login)")
+    pu.add_argument("path", type=Path)
+    pu.add_argument("repo_id", help="owner/name on the Hub")
+    pu.add_argument("--private", action="store_true")
+    pu.add_argument("--branch", default=None, help="upload to this branch (default: main)")
+    pu.set_defaults(handler=cmd_push)
 
 
 @_one_line_errors("validate the dataset")
@@ -92,6 +125,7 @@ def summary(path: Path) -> dict:
         "path": str(path),
         "robot": ds.robot_type,
         "task": ds.task,
+        "tasks": list(ds.tasks),
         "episodes": len(ds),
         "frames": ds.num_frames,
         "fps": ds.fps,
@@ -119,10 +153,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     print(f"dataset   {s['path']}")
     print(f"robot     {s['robot']}")
-    print(f"task      {s['task']}")
+    if len(s["tasks"]) == 1:
+        print(f"task      {s['task']}")
+    else:
+        print(f"tasks     {len(s['tasks'])}: " + "; ".join(s["tasks"][:5]) + (" ..." if len(s["tasks"]) > 5 else ""))
     print(f"episodes  {s['episodes']}")
     print(f"frames    {s['frames']} at {s['fps']} fps ({s['frames'] / max(s['fps'], 1):.1f} s)")
-    print(f"success   {s['success_rate']:.1%}")
+    rate = s["success_rate"]
+    print(f"success   {rate:.1%}" if rate == rate else "success   n/a (no per-episode success column: not written by flywheel)")
     print(f"size      {_human(s['size_bytes'])} in {s['data_files']} data file(s)")
     print("features")
     width = max(len(k) for k in s["features"])
@@ -142,7 +180,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
             ds = open_dataset(args.path)
             dataset_id = args.dataset_id or default_dataset_id(ds)
-            folder = export_minari(ds, args.out, dataset_id=dataset_id, action_key=args.action, images=not args.no_images)
+            folder = export_minari(ds, args.out, dataset_id=dataset_id, action_key=args.action, images=not args.no_images,
+                                   env=not args.no_env)
             print(f"wrote {folder}")
             print(f"load it with: MINARI_DATASETS_PATH={args.out} python -c \"import minari; minari.load_dataset('{dataset_id}')\"")
         else:
@@ -182,3 +221,52 @@ def _is_partial(path: Path) -> bool:
     except DatasetError:
         return False
     return isinstance(meta, dict) and meta.get("partial") is True
+
+
+def _done(out: Path, info: dict) -> None:
+    print(f"{out}: {info['total_episodes']} episodes, {info['total_frames']} frames, {info['total_tasks']} task(s), "
+          f"robot {info['robot_type']}")
+
+
+@_one_line_errors("merge the datasets")
+def cmd_merge(args: argparse.Namespace) -> int:
+    from .merge import merge
+
+    args.path = args.out
+    _done(args.out, merge(args.sources, args.out, canonical=args.canonical))
+    return 0
+
+
+@_one_line_errors("split the dataset")
+def cmd_split(args: argparse.Namespace) -> int:
+    from .split import split
+
+    for name, info in split(args.path, args.out, val_fraction=args.val_fraction, seed=args.seed).items():
+        _done(args.out / name, info)
+    return 0
+
+
+@_one_line_errors("filter the dataset")
+def cmd_filter(args: argparse.Namespace) -> int:
+    from .filter import filter_dataset, parse_seeds
+
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+    info = filter_dataset(args.path, args.out, success=True if args.success else None, task=args.task, robot=args.robot,
+                          min_length=args.min_length, seeds=seeds)
+    _done(args.out, info)
+    return 0
+
+
+@_one_line_errors("push the dataset")
+def cmd_push(args: argparse.Namespace) -> int:
+    from .export_minari import OptionalDependencyError
+    from .push import push
+
+    try:
+        url = push(args.path, args.repo_id, private=args.private, branch=args.branch)
+    except OptionalDependencyError as err:
+        from flywheel.cli import UserError
+
+        raise UserError(str(err)) from None
+    print(f"uploaded {args.path} to {url}")
+    return 0

@@ -2,7 +2,7 @@
 
 Layout (robomimic's documented dataset structure)::
 
-    data                       attrs: total (frames), env_args (JSON: env_name, type, env_kwargs)
+    data                       attrs: total (frames), env_args (JSON: env_name (the Gymnasium id), type, env_kwargs)
     data/demo_<i>              attrs: num_samples, seed, success
     data/demo_<i>/obs/<key>    (T, ...)  observations; images as uint8 (T, H, W, C)
     data/demo_<i>/next_obs/<key>  (T, ...) the following observation (last one repeated)
@@ -11,8 +11,12 @@ Layout (robomimic's documented dataset structure)::
     data/demo_<i>/dones        (T,)  1 on the step that ends the episode
     data/demo_<i>/states       (T, S) ``observation.environment_state`` (format 1: ``observation.env_state``) when present
     mask/successful            names of the successful demos (a robomimic filter key)
+    mask/train, mask/valid     a seeded split by demo (``split.split_indices``; ``val_fraction``), the filter keys
+                               robomimic's training uses for its train and validation sets
 
-Observation keys are the feature names without ``observation.`` and with ``.`` as ``_``; images are
+``env_name`` is the Gymnasium id of the dataset's task with its robot, control mode and cameras as
+``env_kwargs`` (``export_minari.env_spec_for``), so ``gym.make(env_name, **env_kwargs)`` makes it (robomimic's
+``EnvGym``); a dataset with no registered task keeps its task string. Observation keys are the feature names without ``observation.`` and with ``.`` as ``_``; images are
 renamed ``<camera>_image`` because robomimic configs select image modalities by key. ``type`` in
 env_args is robomimic's ``EnvType.GYM_TYPE`` (2). Episodes are written one at a time.
 """
@@ -24,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .export_minari import OptionalDependencyError
+from .export_minari import OptionalDependencyError, env_spec_for
 from .reader import Dataset
 from .reader import open as open_dataset
+from .split import split_indices
 
 GYM_ENV_TYPE = 2  # robomimic.envs.env_base.EnvType.GYM_TYPE
 
@@ -53,6 +58,8 @@ def export_robomimic(
     *,
     action_key: str = "action",
     images: bool = True,
+    val_fraction: float = 0.1,
+    seed: int = 0,
 ) -> Path:
     """Write ``source`` as a robomimic HDF5 file; ``out`` is a folder (file ``<robot>.hdf5`` inside) or a ``.hdf5`` path."""
     h5py = _h5py()
@@ -96,11 +103,16 @@ def export_robomimic(
                 successful.append(name)
             total += t
         data.attrs["total"] = total
+        spec, _ = env_spec_for(ds, images=images)
+        kwargs = dict(spec.kwargs) if spec is not None else {"robot": ds.robot_type, "task": ds.task}
         data.attrs["env_args"] = json.dumps({
-            "env_name": ds.task or "flywheel",
+            "env_name": spec.id if spec is not None else (ds.task or "flywheel"),
             "type": GYM_ENV_TYPE,
-            "env_kwargs": {"robot": ds.robot_type, "task": ds.task, "fps": ds.fps, "source": "flywheel"},
+            "env_kwargs": kwargs,
         })
         f.create_dataset("mask/successful", data=np.array(successful, dtype="S"))
+        train, valid = split_indices(len(ds), val_fraction, seed) if len(ds) >= 2 else (np.arange(len(ds)), np.arange(0))
+        f.create_dataset("mask/train", data=np.array([f"demo_{i}" for i in train], dtype="S"))
+        f.create_dataset("mask/valid", data=np.array([f"demo_{i}" for i in valid], dtype="S"))
     os.replace(tmp, path)
     return path

@@ -12,8 +12,8 @@ Order of work, chosen so that a crash at any point is harmless and a rerun finis
    the dataset accumulators and append its metadata row (with its per-episode statistics) to
    ``meta/episodes/chunk-XXX/file-YYY.parquet`` (a new file every ``max_episodes_per_meta_file`` rows or
    ``data_file_size_mb``; each row names its own file in ``meta/episodes/{chunk,file}_index``, as LeRobot);
-4. write ``meta/tasks.parquet``, ``meta/stats.json``, ``meta/flywheel.json`` and **``meta/info.json``
-   last** - a folder without info.json is unfinished, never read as complete;
+4. write ``meta/tasks.parquet``, ``meta/stats.json``, ``meta/flywheel.json``, the dataset card ``README.md``
+   (``card.py``) and **``meta/info.json`` last** - a folder without info.json is unfinished, never read as complete;
 5. remove the staging area.
 
 Memory is flat: one episode's rows, one batch of metadata rows, the fixed-size statistics accumulators,
@@ -38,6 +38,7 @@ from . import schema
 from ._arrow import as_matrix, column_to_numpy
 from ._io import DatasetError, environment_error, read_json, remove_tmp_files, write_json_atomic
 from ._outputs import DataFiles, EpisodeFiles, write_tasks
+from .card import write_card
 from ._staged import Scan, StagingReader, choose_episodes, live_files, scan_staging_index
 from .completeness import check_complete, expected_episodes
 from .paths import check_writable_layout
@@ -180,6 +181,7 @@ def _write(root: Path, spec: dict, features: dict, scan: Scan, idx, meta: dict, 
         "video_path": schema.VIDEO_PATH if videos else None,
         "features": features,
     }
+    write_card(root, info, [spec["task"]])  # README.md for the Hub and datasets.load_dataset (never a hand-written one)
     write_json_atomic(root / schema.INFO_PATH, info)  # last: from here on the dataset is complete
     if not keep_staging:
         shutil.rmtree(root / schema.STAGING_DIR, ignore_errors=True)

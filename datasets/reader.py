@@ -6,8 +6,8 @@ and every data file it references are present with readable footers. Episode dat
 row group (= one episode) at a time, so a reader of a huge dataset holds one episode in memory.
 
 What ``open`` keeps is small per episode: the episode table without its per-episode ``stats/*`` columns
-(which are most of its width and are never read here), two int32 arrays locating each episode's row
-group, and at most ``_OPEN_DATA_FILES`` open data files (their footers); the footers of the other data
+(which are most of its width and are never read here), two arrays locating each episode (its data file
+and first row there), each data file's row-group offsets, and at most ``_OPEN_DATA_FILES`` open data files (their footers); the footers of the other data
 files are read once, checked and dropped.
 """
 from __future__ import annotations
@@ -134,6 +134,23 @@ def check_stats(path: Path, stats: Any) -> dict[str, dict[str, Any]]:
     return stats
 
 
+def row_group_starts(pf: pq.ParquetFile) -> np.ndarray:
+    """First row of each row group of ``pf``, plus the total row count at the end."""
+    md = pf.metadata
+    return np.cumsum([0] + [md.row_group(g).num_rows for g in range(md.num_row_groups)])
+
+
+def read_rows(pf: pq.ParquetFile, starts: np.ndarray, row: int, length: int, columns: list[str] | None) -> pa.Table:
+    """Rows ``row .. row + length`` of ``pf`` (``starts`` from ``row_group_starts``), reading only the row groups
+    that hold them: exactly one for flywheel's files (one row group per episode), one or a few for LeRobot's."""
+    first = int(np.searchsorted(starts, row, side="right")) - 1
+    last = int(np.searchsorted(starts, row + length - 1, side="right")) - 1
+    if first == last and starts[first] == row and starts[first + 1] - starts[first] == length:
+        return pf.read_row_group(first, columns=columns)
+    table = pf.read_row_groups(list(range(first, last + 1)), columns=columns)
+    return table.slice(row - int(starts[first]), length)
+
+
 class Dataset:
     """A finished flywheel (LeRobot v3.0) dataset, or a filtered view of one.
 
@@ -153,7 +170,8 @@ class Dataset:
         self._all_episodes = self._load_episodes()
         self.tasks: list[str] = self._load_tasks()
         self._files: OrderedDict[str, pq.ParquetFile] = OrderedDict()
-        self._data_rels, self._ep_file, self._ep_rg = self._check_data_files()
+        self._lengths = self._all_episodes.column("length").to_numpy()
+        self._data_rels, self._ep_file, self._ep_row = self._check_data_files()
         fw = self.root / schema.FLYWHEEL_META_PATH
         self.flywheel: dict[str, Any] = read_json(resolve_inside(self.root, fw.relative_to(self.root)), allow_inf=True) if fw.exists() else {}
         self._rows = np.arange(self._all_episodes.num_rows)
@@ -207,12 +225,20 @@ class Dataset:
         return [t.column(name)[int(i)].as_py() for i in order]
 
     def _check_data_files(self) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """Locate every episode: (data files, file of each episode, its row group there); check every
-        referenced file opens with the right schema, row groups and row counts, one file at a time."""
+        """Locate every episode: (data files, file of each episode, its first row in that file); check every
+        referenced file opens with the right schema and row count, one file at a time.
+
+        LeRobot v3.0 locates an episode by ``dataset_from_index`` into the data files read in path order; an
+        episode's first row in its file is therefore its ``dataset_from_index`` minus that of the file's first
+        episode. flywheel writes one row group per episode (so reading one reads exactly it), LeRobot does not
+        (its row groups hold many episodes, or part of one): both are read, through the row groups covering
+        the episode's rows (``_rows_of``).
+        """
         ep = self._all_episodes
         chunks = ep.column("data/chunk_index").to_numpy()
         files = ep.column("data/file_index").to_numpy()
         lengths = ep.column("length").to_numpy()
+        frm = ep.column("dataset_from_index").to_numpy()
         n = len(lengths)
         pairs, first, ep_file = np.unique(np.stack([chunks, files], axis=1).reshape(n, 2), axis=0, return_index=True, return_inverse=True)
         ep_file = ep_file.reshape(-1)
@@ -221,34 +247,37 @@ class Dataset:
         rank[order] = np.arange(len(order))
         ep_file = rank[ep_file].astype(np.int32)
         rels = [self.info["data_path"].format(chunk_index=int(c), file_index=int(f)) for c, f in pairs[order]]
-        # row group of each episode = how many episodes of its file come before it
+        file_start = frm[first[order]]  # global index of each file's first row
+        ep_row = (frm - file_start[ep_file]).astype(np.int64)
         by_file = np.argsort(ep_file, kind="stable")
         counts = np.bincount(ep_file, minlength=len(rels))
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        ep_rg = np.empty(n, dtype=np.int32)
-        ep_rg[by_file] = (np.arange(n) - np.repeat(starts, counts)).astype(np.int32)
         want = schema.data_schema(self.features)
+        self._rg_starts: list[np.ndarray] = []
         for f, rel in enumerate(rels):
             pf = self._open_file(rel)  # checked, then closed: open() keeps no footer it does not need
             try:
-                self._check_data_file(rel, pf, want, counts[f], by_file[starts[f]:starts[f] + counts[f]], ep_rg, lengths)
+                mine = by_file[starts[f]:starts[f] + counts[f]]
+                self._check_data_file(rel, pf, want, ep_row[mine], lengths[mine])
+                self._rg_starts.append(row_group_starts(pf))
             finally:
                 pf.close()
-        return rels, ep_file, ep_rg
+        return rels, ep_file, ep_row
 
-    def _check_data_file(self, rel: str, pf: pq.ParquetFile, want: pa.Schema, count: int, episodes, ep_rg, lengths) -> None:
+    def _check_data_file(self, rel: str, pf: pq.ParquetFile, want: pa.Schema, rows, lengths) -> None:
         got = pf.schema_arrow
         for field in want:
             if field.name not in got.names:
                 raise DatasetError(self.root / rel, f"column {field.name!r} is missing (info.json lists it)")
-            if got.field(field.name).type != field.type:
+            if not schema.compatible_type(got.field(field.name).type, field.type):
                 raise DatasetError(self.root / rel, f"column {field.name!r} is {got.field(field.name).type}, info.json says {field.type}")
-        md = pf.metadata
-        if md.num_row_groups != count:
-            raise DatasetError(self.root / rel, f"{md.num_row_groups} row groups, but meta/episodes puts {count} episodes in it")
-        for i in episodes:
-            if md.row_group(int(ep_rg[i])).num_rows != lengths[i]:
-                raise DatasetError(self.root / rel, f"row group {ep_rg[i]} does not hold episode {i} ({lengths[i]} frames)")
+        end = int((rows + lengths).max()) if len(rows) else 0
+        if (rows < 0).any() or pf.metadata.num_rows < end:
+            raise DatasetError(self.root / rel, f"{pf.metadata.num_rows} rows, but meta/episodes puts rows up to {end} in it "
+                                                "(dataset_from_index / length disagree with the file)")
+
+    def _rows_of(self, rel: str, starts: np.ndarray, row: int, length: int, columns: list[str]) -> pa.Table:
+        return read_rows(self._file(rel), starts, row, length, columns)
 
     def _open_file(self, rel: str) -> pq.ParquetFile:
         path = resolve_inside(self.root, rel)
@@ -328,6 +357,9 @@ class Dataset:
         if task is not None and task not in self.tasks:
             keep[:] = False
         for col, want in (("success", success), ("policy", policy), ("worker", worker)):
+            if want is not None and col not in ep.column_names:
+                raise DatasetError(self.root / schema.EPISODES_DIR, f"no {col!r} column in the episode metadata (a dataset "
+                                   f"not written by flywheel): cannot filter by {col}")
             if want is not None:
                 want = bool(want) if col == "success" else str(want)
                 values = pc.equal(ep.column(col), pa.scalar(want, ep.schema.field(col).type))
@@ -342,23 +374,40 @@ class Dataset:
 
         Video features are decoded from their mp4 (whatever ``decode_images`` says); leave them out of
         ``columns`` when only the numbers are needed."""
-        i = int(i)
-        if not 0 <= i < len(self._ep_file):
-            raise IndexError(f"episode {i} is not in {self.root} (0..{len(self._ep_file) - 1})")
-        rel, rg = self._data_rels[self._ep_file[i]], int(self._ep_rg[i])
         cols = list(columns) if columns is not None else list(self.features)
         unknown = [c for c in cols if c not in self.features]
         if unknown:
             raise KeyError(f"unknown feature(s) {unknown}; the dataset has {list(self.features)}")
-        videos = [c for c in cols if self.features[c]["dtype"] == "video"]
-        columns_read = [c for c in cols if c not in videos]
-        try:
-            table = self._file(rel).read_row_group(rg, columns=columns_read)
-        except Exception as err:
-            raise DatasetError(self.root / rel, f"row group {rg} (episode {i}) is unreadable ({err})") from None
-        out = {c: column_to_numpy(table.column(c), self.features[c], decode_images=decode_images) for c in columns_read}
-        out.update({c: self.video_frames(i, c) for c in videos})
+        videos = [c for c in cols if schema.is_video(self.features[c])]
+        table = self.episode_table(i, [c for c in cols if c not in videos])
+        out = {c: column_to_numpy(table.column(c), self.features[c], decode_images=decode_images) for c in table.column_names}
+        out.update({c: self.video_frames(int(i), c) for c in videos})
         return {c: out[c] for c in cols}
+
+    def episode_table(self, i: int, columns: Sequence[str] | None = None) -> pa.Table:
+        """Episode ``i`` as the Arrow table stored in the data file (no decoding, no copy of the types).
+
+        ``columns`` default to every column feature; a ``video`` feature is not a column (its frames are in
+        ``videos/``) and is refused by name.
+        """
+        i = int(i)
+        if not 0 <= i < len(self._ep_file):
+            raise IndexError(f"episode {i} is not in {self.root} (0..{len(self._ep_file) - 1})")
+        f = int(self._ep_file[i])
+        rel, row = self._data_rels[f], int(self._ep_row[i])
+        length = int(self._lengths[i])
+        cols = list(columns) if columns is not None else schema.column_keys(self.features)
+        unknown = [c for c in cols if c not in self.features]
+        if unknown:
+            raise KeyError(f"unknown feature(s) {unknown}; the dataset has {list(self.features)}")
+        videos = [c for c in cols if not schema.is_column(self.features[c])]
+        if videos:
+            raise KeyError(f"feature(s) {videos} are video, stored in videos/, not in the data files "
+                           "(episode() decodes them)")
+        try:
+            return self._rows_of(rel, self._rg_starts[f], row, length, cols)
+        except Exception as err:
+            raise DatasetError(self.root / rel, f"rows {row}..{row + length - 1} (episode {i}) are unreadable ({err})") from None
 
     def video_path(self, i: int, key: str) -> tuple[Path, float, float]:
         """Where episode ``i``'s frames of the video feature ``key`` are: (mp4 path, from and to timestamps)."""

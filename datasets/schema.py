@@ -253,6 +253,34 @@ def numeric_keys(features: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return [k for k, ft in features.items() if ft["dtype"] not in VISUAL_DTYPES]
 
 
+def is_column(ft: Mapping[str, Any]) -> bool:
+    """Whether a feature is a column of the data files (a ``video`` feature is stored in videos/ instead)."""
+    return not is_video(ft)
+
+
+def column_keys(features: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The features that are columns of ``data/*.parquet``, in order."""
+    return [k for k, ft in features.items() if is_column(ft)]
+
+
+def compatible_type(got: pa.DataType, want: pa.DataType) -> bool:
+    """Whether a data file's column type holds what ``info.json`` describes (``want`` as ``arrow_type`` makes it).
+
+    LeRobot v3.0 defines a vector feature through HF ``datasets``; LeRobot's own writer stores it as a
+    variable-size ``list<float>`` (and may use ``large_list``), flywheel as ``fixed_size_list<float>[n]``.
+    Both are the same feature: the length of each list is checked when it is read.
+    """
+    if got == want:
+        return True
+    if pa.types.is_fixed_size_list(want) and (pa.types.is_list(got) or pa.types.is_large_list(got)
+                                              or pa.types.is_fixed_size_list(got)):
+        return got.value_type == want.value_type and (not pa.types.is_fixed_size_list(got) or got.list_size == want.list_size)
+    if pa.types.is_struct(want) and pa.types.is_struct(got):  # an image: bytes (binary or large) and path
+        names = {f.name: f.type for f in got}
+        return "bytes" in names and (pa.types.is_binary(names["bytes"]) or pa.types.is_large_binary(names["bytes"]))
+    return False
+
+
 # ---- Arrow / Parquet types -----------------------------------------------------------------------
 IMAGE_ARROW_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 

@@ -21,13 +21,15 @@ from . import png, schema
 from ._arrow import as_matrix, column_to_numpy
 from ._io import DatasetError, read_json
 from .paths import resolve_inside
-from .reader import read_info
+from .reader import read_info, row_group_starts
 from .staging import read_staging_footer, staging_files
 
 _META_CHUNK, _META_FILE = "meta/episodes/chunk_index", "meta/episodes/file_index"
+# What LeRobot v3.0 requires of meta/episodes; flywheel's own columns (seed, success, uuid, worker, policy,
+# terminated, truncated) are an extension, checked where present and never required (LeRobot writes none).
 _EPISODE_COLUMNS = (
     "episode_index", "tasks", "length", "data/chunk_index", "data/file_index", "dataset_from_index",
-    "dataset_to_index", _META_CHUNK, _META_FILE, "seed", "success", "uuid", "worker", "policy", "terminated", "truncated",
+    "dataset_to_index", _META_CHUNK, _META_FILE,
 )
 
 
@@ -247,11 +249,34 @@ def _check_episodes(root: Path, info: dict, tasks: list[str], rep: _Report) -> _
 
 def _episode_rows(paths: list[Path]):
     """(episode_index, length, dataset_from_index, terminated, truncated) for every episode, in order,
-    read again one episodes file at a time."""
+    read again one episodes file at a time (terminated/truncated None where the flywheel columns are absent)."""
     cols = ["episode_index", "length", "dataset_from_index", "terminated", "truncated"]
     for p in paths:
-        t = pq.read_table(p, columns=cols, page_checksum_verification=True)
-        yield from zip(*(t.column(c).to_numpy(zero_copy_only=False).tolist() for c in cols))
+        names = pq.read_schema(p).names
+        t = pq.read_table(p, columns=[c for c in cols if c in names], page_checksum_verification=True)
+        yield from zip(*(t.column(c).to_numpy(zero_copy_only=False).tolist() if c in names else [None] * t.num_rows
+                         for c in cols))
+
+
+class _Rows:
+    """Episodes of one data file by row range, keeping the last row groups read: LeRobot's row groups hold
+    several episodes, so reading each episode's own would read them again and again."""
+
+    def __init__(self, pf: pq.ParquetFile):
+        self.pf = pf
+        self.starts = row_group_starts(pf)
+        self._key: tuple[int, int] | None = None
+        self._table = None
+
+    def read(self, row: int, length: int):
+        first = int(np.searchsorted(self.starts, row, side="right")) - 1
+        last = int(np.searchsorted(self.starts, row + length - 1, side="right")) - 1
+        if first < 0 or row + length > self.starts[-1]:
+            raise ValueError(f"rows {row}..{row + length - 1} are not in the file ({self.starts[-1]} rows)")
+        if self._key != (first, last):
+            self._table = self.pf.read_row_groups(list(range(first, last + 1)))
+            self._key = (first, last)
+        return self._table.slice(row - int(self.starts[first]), length)
 
 
 # ---- data files ------------------------------------------------------------------------------------
@@ -266,18 +291,23 @@ def _check_data(root: Path, info: dict, features: dict, eps: _EpisodesSummary, r
     sums = {k: _Sums() for k in numeric}
     n_tasks = info.get("total_tasks") or 0
     rows = _episode_rows(eps.paths)
+    flywheel = (root / schema.FLYWHEEL_META_PATH).exists()
+    file_start: dict[str, int] = {}  # global index of each data file's first row
     reported: set[str] = set()  # a file's own problems are reported once, even if several runs point to it
     for run in eps.runs:
-        pf = _open_data_file(root, run, eps.per_file[run.rel], present, want_schema, rep if run.rel not in reported else _Report(root))
+        pf = _open_data_file(root, run, eps.per_file[run.rel], present, want_schema, rep if run.rel not in reported else _Report(root),
+                             one_row_group_per_episode=flywheel)
         reported.add(run.rel)
-        for rg in range(run.row_group, run.row_group + run.count):
+        reader = _Rows(pf) if pf is not None else None
+        for _ in range(run.count):
             ep = next(rows)
-            if pf is None:
+            if reader is None:
                 continue
+            start = file_start.setdefault(run.rel, int(ep[2]))
             try:
-                table = pf.read_row_group(rg)
+                table = reader.read(int(ep[2]) - start, int(ep[1]))
             except Exception as err:
-                rep.add(run.rel, f"row group {rg} (episode {ep[0]}) is unreadable ({err})")
+                rep.add(run.rel, f"rows of episode {ep[0]} are unreadable ({err})")
                 continue
             _check_episode_rows(run.rel, ep, table, features, fps, n_tasks, sums, rep)
         if pf is not None:
@@ -285,7 +315,10 @@ def _check_data(root: Path, info: dict, features: dict, eps: _EpisodesSummary, r
     return sums
 
 
-def _open_data_file(root: Path, run: _DataRun, n_episodes: int, present: set[str], want_schema, rep: _Report) -> pq.ParquetFile | None:
+def _open_data_file(root: Path, run: _DataRun, n_episodes: int, present: set[str], want_schema, rep: _Report,
+                    one_row_group_per_episode: bool = True) -> pq.ParquetFile | None:
+    """The data file of ``run``, checked: schema as info.json says (LeRobot's ``list`` for a vector is accepted),
+    and - for a flywheel dataset, whose readers rely on it - one row group per episode."""
     rel = run.rel
     if not rep.inside(rel):
         return None
@@ -299,17 +332,21 @@ def _open_data_file(root: Path, run: _DataRun, n_episodes: int, present: set[str
         return None
     got = pf.schema_arrow.remove_metadata()
     if not got.equals(want_schema.remove_metadata()):
+        bad = False
         for f in want_schema:
             if f.name not in got.names:
                 rep.add(rel, f"column {f.name!r} is missing")
-            elif got.field(f.name).type != f.type:
+                bad = True
+            elif not schema.compatible_type(got.field(f.name).type, f.type):
                 rep.add(rel, f"column {f.name!r} is {got.field(f.name).type}, info.json says {f.type}")
+                bad = True
         extra = [c for c in got.names if c not in want_schema.names]
         if extra:
             rep.add(rel, f"column(s) {extra} are not in info.json features")
-        pf.close()
-        return None
-    if pf.metadata.num_row_groups != n_episodes:
+        if bad or extra:
+            pf.close()
+            return None
+    if one_row_group_per_episode and pf.metadata.num_row_groups != n_episodes:
         rep.add(rel, f"{pf.metadata.num_row_groups} row groups for {n_episodes} episodes (expected one row group per episode)")
         pf.close()
         return None
@@ -340,7 +377,11 @@ def _check_episode_rows(rel, ep, table, features, fps, n_tasks, sums, rep: _Repo
         return
     values = {}
     for name in schema.numeric_keys(features):
-        values[name] = column_to_numpy(table.column(name), features[name])
+        try:
+            values[name] = column_to_numpy(table.column(name), features[name])
+        except ValueError as err:
+            rep.add(rel, f"{where}: {name}: {err}")
+            return
     if not (values["episode_index"] == i).all():
         rep.add(rel, f"{where}: episode_index column is not {i} throughout")
     start = int(start)

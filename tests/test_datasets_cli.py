@@ -62,7 +62,11 @@ def test_export_commands(root, tmp_path, monkeypatch, capsys):
     assert run(["dataset", "export", str(root), "--format", "robomimic", "--out", str(tmp_path / "rm")]) == 0
     assert (tmp_path / "rm/biped12.hdf5").exists()
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "mn"))
-    assert run(["dataset", "export", str(root), "--format", "minari", "--out", str(tmp_path / "mn"), "--no-images"]) == 0
+    with pytest.raises(ValueError, match="cannot make its environment flywheel/Reach-v0.*unknown robot 'biped12'.*--no-env"):
+        run(["dataset", "export", str(root), "--format", "minari", "--out", str(tmp_path / "mn"), "--no-images"])
+    assert not (tmp_path / "mn" / "flywheel").exists()
+    assert run(["dataset", "export", str(root), "--format", "minari", "--out", str(tmp_path / "mn"), "--no-images",
+                "--no-env"]) == 0
     assert "flywheel/biped12-reach_the_red_target-v0" in capsys.readouterr().out
     import minari
 

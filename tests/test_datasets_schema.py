@@ -89,6 +89,24 @@ def test_png_is_readable_by_pillow_and_decodes_pillow_pngs():
     np.testing.assert_array_equal(png.decode(buf.getvalue()), img)
 
 
+def test_png_damaged_data_is_an_error_and_palette_pngs_decode():
+    """png.py decodes through FFmpeg (PyAV): a damaged chunk must raise, not return a wrong image."""
+    img = np.full((8, 8, 3), 7, np.uint8)
+    data = png.encode(img)
+    with pytest.raises(ValueError, match="corrupt PNG"):
+        png.decode(data[:40] + b"\0" * 10 + data[50:])
+    with pytest.raises(ValueError, match="not a PNG"):
+        png.decode(b"GIF89a" + b"\0" * 40)
+    Image = pytest.importorskip("PIL.Image")
+    import io
+
+    rgb = np.random.default_rng(0).integers(0, 256, size=(9, 13, 3), dtype=np.uint8)
+    pal = Image.fromarray(rgb).convert("P")
+    buf = io.BytesIO()
+    pal.save(buf, format="PNG")
+    np.testing.assert_array_equal(png.decode(buf.getvalue()), np.asarray(pal.convert("RGB")))
+
+
 def test_datasets_never_imports_the_simulator_or_ray():
     """datasets/ reads and writes data only: no pybullet, ray, or flywheel.sim/robots/collectors imports."""
     import ast

@@ -36,6 +36,7 @@ def files_of(root):
 def test_layout_and_info(datasets, robot):
     root = datasets[robot]
     assert files_of(root) == [
+        "README.md",  # the dataset card
         "data/chunk-000/file-000.parquet",
         "meta/episodes/chunk-000/file-000.parquet",
         "meta/flywheel.json",

@@ -440,46 +440,29 @@ def _safe_std(std: np.ndarray) -> np.ndarray:
     return np.where(std > MIN_STD, std, 1.0).astype(np.float32)
 
 
-def _openblas_libs() -> list:
-    """numpy's OpenBLAS as loaded in this process (Linux), with its thread-count functions."""
-    import ctypes
-
-    found = []
-    try:
-        with open("/proc/self/maps") as f:
-            paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line})
-    except OSError:
-        return found
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for suffix in ("", "64_"):
-            for prefix in ("openblas", "scipy_openblas"):
-                get, set_ = getattr(lib, f"{prefix}_get_num_threads{suffix}", None), getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                if get is not None and set_ is not None:
-                    found.append((get, set_))
-    return found
-
-
 class blas_threads:
-    """Context manager: run with ``n`` OpenBLAS threads (best effort; does nothing where that is unknown)."""
+    """Context manager: run with ``n`` BLAS threads (None or 0: leave them as they are).
+
+    Through threadpoolctl, which finds every BLAS/OpenMP runtime loaded in the process (OpenBLAS, MKL, BLIS,
+    on Linux, macOS and Windows) and restores the previous limits on exit; it replaced reading
+    ``/proc/self/maps`` and calling OpenBLAS's setters through ctypes, which knew only OpenBLAS on Linux.
+    """
 
     def __init__(self, n: int | None):
         self.n = n
-        self.saved: list = []
+        self._limits = None
 
     def __enter__(self):
         if self.n:
-            for get, set_ in _openblas_libs():
-                self.saved.append((set_, int(get())))
-                set_(int(self.n))
+            from threadpoolctl import threadpool_limits
+
+            self._limits = threadpool_limits(limits=int(self.n), user_api="blas")
         return self
 
     def __exit__(self, *exc) -> None:
-        for set_, n in self.saved:
-            set_(n)
+        if self._limits is not None:
+            self._limits.restore_original_limits()
+            self._limits = None
 
 
 def train(paths: Sequence[str | os.PathLike], out: str | os.PathLike, config: TrainConfig | None = None,

@@ -57,6 +57,7 @@ class RobotTaskEnv(gym.Env):
         self._nominal_dynamics = [(link, p.getDynamicsInfo(self.robot.body, link, physicsClientId=self.scene.client)[0])
                                   for link in range(-1, p.getNumJoints(self.robot.body, physicsClientId=self.scene.client))]
         self._initial_state = p.saveState(physicsClientId=self.scene.client)
+        self._initial_dynamics = self._dynamics()
 
         self.hand_slots = [h for h in HANDS if h in self.robot.hands]
         # Fingerless hands in a grasping task get a virtual gripper channel that drives the task's grasp assist.
@@ -131,6 +132,7 @@ class RobotTaskEnv(gym.Env):
         cid = self.scene.client
         self._forget_contacts()
         p.restoreState(self._initial_state, physicsClientId=cid)
+        self._restore_dynamics()
         base_pos = self.robot.base_position.copy()
         if self.randomize:
             for link, mass in self._nominal_dynamics:
@@ -192,19 +194,58 @@ class RobotTaskEnv(gym.Env):
 
     # ---- internals ---------------------------------------------------------------------------
     def _forget_contacts(self) -> None:
-        """Drop the contact manifolds of the last episode before restoring the initial state.
+        """Drop every collision pair and contact manifold of the last episode before restoring the initial state.
 
-        restoreState keeps them, and their cached impulses warm-start the solver, so without this an episode
-        depends on the one before it (a humanoid's foot that kicked the table leaves a contact behind). Every
-        body but the ground is lifted out of reach of the others, and collision detection then releases all
-        pairs; restoreState puts everything back.
+        restoreState keeps them, and both their cached impulses and their order (the solver's constraint order)
+        carry over, so without this an episode depends on the one before it. Lifting the bodies apart releases
+        most pairs, but not the ground plane's (its box is infinite) nor a robot's own link pairs: those manifolds
+        kept their old places and the next episode differed from a fresh env's in some runs (the MuJoCo humanoid
+        in pick_place: a few previous episodes in a hundred, which ones varying from process to process).
+        So first every collider's broadphase proxy is rebuilt (setCollisionFilterPair refreshes the proxies of
+        both links, and a fresh proxy has no pairs): chained pairs in creation order keep the proxies' relative
+        order, hence the sorted pair order, and each pair gets the value group/mask give it anyway (static with
+        static off, else on). In a new env this finds no pairs and changes nothing. Then every body but the
+        ground is lifted out of reach of the others and collision detection runs; restoreState puts everything
+        back.
         """
         cid = self.scene.client
+        colliders = []
+        for i in range(p.getNumBodies(physicsClientId=cid)):
+            body = p.getBodyUniqueId(i, physicsClientId=cid)
+            fixed = body == self.scene.plane or (body == self.robot.body and self.robot.fixed_base) \
+                or p.getDynamicsInfo(body, -1, physicsClientId=cid)[0] == 0
+            colliders += [(body, link, fixed and link == -1) for link in range(-1, p.getNumJoints(body, physicsClientId=cid))]
+        for (body_a, link_a, static_a), (body_b, link_b, static_b) in zip(colliders, colliders[1:]):
+            p.setCollisionFilterPair(body_a, body_b, link_a, link_b, int(not (static_a and static_b)), physicsClientId=cid)
         for i in range(p.getNumBodies(physicsClientId=cid)):
             body = p.getBodyUniqueId(i, physicsClientId=cid)
             if body != self.scene.plane:
                 p.resetBasePositionAndOrientation(body, [0.0, 0.0, 1000.0 + 100.0 * i], [0, 0, 0, 1], physicsClientId=cid)
         p.performCollisionDetection(physicsClientId=cid)
+
+    def _dynamics(self) -> dict[tuple[int, int], tuple]:
+        """Every body's and link's changeDynamics values (mass, friction, inertia, restitution, rolling, spinning)."""
+        cid, out = self.scene.client, {}
+        for i in range(p.getNumBodies(physicsClientId=cid)):
+            body = p.getBodyUniqueId(i, physicsClientId=cid)
+            for link in range(-1, p.getNumJoints(body, physicsClientId=cid)):
+                d = p.getDynamicsInfo(body, link, physicsClientId=cid)
+                out[body, link] = (d[0], d[1], tuple(d[2]), d[5], d[6], d[7])
+        return out
+
+    def _restore_dynamics(self) -> None:
+        """Put back what changeDynamics changed since the env was built: restoreState restores poses and velocities
+        only, so a mass or friction an episode randomised (pick_place's cube, parked in the next episode) would
+        carry over and the next episode would depend on this one. Only changed values are set: a new env's first
+        episode is untouched."""
+        cid = self.scene.client
+        for (body, link), now in self._dynamics().items():
+            initial = self._initial_dynamics.get((body, link))
+            if initial is not None and now != initial:
+                mass, friction, inertia, restitution, rolling, spinning = initial
+                p.changeDynamics(body, link, mass=mass, lateralFriction=friction, localInertiaDiagonal=list(inertia),
+                                 restitution=restitution, rollingFriction=rolling, spinningFriction=spinning,
+                                 physicsClientId=cid)
 
     def base_pose(self) -> tuple[np.ndarray, np.ndarray]:
         if self.robot.fixed_base:

@@ -132,6 +132,7 @@ class RobotTaskEnv(gym.Env):
         cid = self.scene.client
         self._forget_contacts()
         p.restoreState(self._initial_state, physicsClientId=cid)
+        self._drop_pairs()
         self._restore_dynamics()
         base_pos = self.robot.base_position.copy()
         if self.randomize:
@@ -199,14 +200,28 @@ class RobotTaskEnv(gym.Env):
         restoreState keeps them, and both their cached impulses and their order (the solver's constraint order)
         carry over, so without this an episode depends on the one before it. Lifting the bodies apart releases
         most pairs, but not the ground plane's (its box is infinite) nor a robot's own link pairs: those manifolds
-        kept their old places and the next episode differed from a fresh env's in some runs (the MuJoCo humanoid
-        in pick_place: a few previous episodes in a hundred, which ones varying from process to process).
-        So first every collider's broadphase proxy is rebuilt (setCollisionFilterPair refreshes the proxies of
-        both links, and a fresh proxy has no pairs): chained pairs in creation order keep the proxies' relative
-        order, hence the sorted pair order, and each pair gets the value group/mask give it anyway (static with
-        static off, else on). In a new env this finds no pairs and changes nothing. Then every body but the
-        ground is lifted out of reach of the others and collision detection runs; restoreState puts everything
-        back.
+        kept their old places, and the next episode differed from a new env's now and then (the MuJoCo humanoid in
+        pick_place: a few previous episodes in a hundred, which ones depending on the process). So all pairs are
+        dropped first (`_drop_pairs`); then every body but the ground is lifted out of reach of the others and
+        collision detection runs; restoreState puts everything back (and `reset` drops the pairs its own
+        collision pass made, so the first step finds them in a new env's order).
+        """
+        cid = self.scene.client
+        self._drop_pairs()
+        for i in range(p.getNumBodies(physicsClientId=cid)):
+            body = p.getBodyUniqueId(i, physicsClientId=cid)
+            if body != self.scene.plane:
+                p.resetBasePositionAndOrientation(body, [0.0, 0.0, 1000.0 + 100.0 * i], [0, 0, 0, 1], physicsClientId=cid)
+        p.performCollisionDetection(physicsClientId=cid)
+
+    def _drop_pairs(self) -> None:
+        """Rebuild every collider's broadphase proxy, which drops all its pairs and their contact manifolds.
+
+        setCollisionFilterPair refreshes the proxies of both links it names; pairs chained in creation order refresh
+        each collider last in that order, so the proxies keep their relative order (hence the sorted pair order of
+        deterministicOverlappingPairs), and each pair is given the value its group/mask give it anyway (static with
+        static off, anything else on), so what collides does not change. In a new env there are no pairs and this
+        changes nothing.
         """
         cid = self.scene.client
         colliders = []
@@ -217,11 +232,6 @@ class RobotTaskEnv(gym.Env):
             colliders += [(body, link, fixed and link == -1) for link in range(-1, p.getNumJoints(body, physicsClientId=cid))]
         for (body_a, link_a, static_a), (body_b, link_b, static_b) in zip(colliders, colliders[1:]):
             p.setCollisionFilterPair(body_a, body_b, link_a, link_b, int(not (static_a and static_b)), physicsClientId=cid)
-        for i in range(p.getNumBodies(physicsClientId=cid)):
-            body = p.getBodyUniqueId(i, physicsClientId=cid)
-            if body != self.scene.plane:
-                p.resetBasePositionAndOrientation(body, [0.0, 0.0, 1000.0 + 100.0 * i], [0, 0, 0, 1], physicsClientId=cid)
-        p.performCollisionDetection(physicsClientId=cid)
 
     def _dynamics(self) -> dict[tuple[int, int], tuple]:
         """Every body's and link's changeDynamics values (mass, friction, inertia, restitution, rolling, spinning)."""

@@ -77,7 +77,7 @@ def collect_all(out: Path, episodes: int, seed: int) -> dict[str, dict[str, str]
             if root.exists():
                 shutil.rmtree(root)
             try:
-                collect(task=task, robot=robot, episodes=episodes, workers=1, out=root, seed=seed,
+                collect(task, robot, episodes, workers=1, out=root, seed=seed,
                         control_mode=mode, quiet=True)
             except Exception as exc:  # a combination that cannot run is part of the fingerprint too
                 result[f"{robot}/{task}/{mode}"] = {"error": f"{type(exc).__name__}: {exc}"}

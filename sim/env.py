@@ -70,6 +70,8 @@ class RobotTaskEnv(gym.Env):
             raise
         self._nominal_dynamics = self.scene.link_masses(self.robot.body)
         self._initial_state = self.scene.save_state()
+        self._initial_dynamics = self.scene.dynamics()
+        self._fixed_bodies = (self.robot.body,) if self.robot.fixed_base else ()
 
         self.hand_slots = [h for h in HANDS if h in self.robot.hands]
         # Fingerless hands in a grasping task get a virtual gripper channel that drives the task's grasp assist.
@@ -138,8 +140,10 @@ class RobotTaskEnv(gym.Env):
         super().reset(seed=seed)
         rng = self.np_random
         scene = self.scene
-        scene.forget_contacts()
+        scene.forget_contacts(self._fixed_bodies)
         scene.restore_state(self._initial_state)
+        scene.drop_pairs(self._fixed_bodies)
+        scene.restore_dynamics(self._initial_dynamics)
         base_pos = self.robot.base_position.copy()
         if self.randomize:
             for link, mass in self._nominal_dynamics:

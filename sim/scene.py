@@ -144,20 +144,66 @@ class Scene:
             p.restoreState(state, physicsClientId=self.client)
             p.removeState(state, physicsClientId=self.client)
 
-    def forget_contacts(self) -> None:
-        """Drop every contact manifold (and its cached impulses) before a `restore_state`.
+    def forget_contacts(self, fixed_bodies: Sequence[int] = ()) -> None:
+        """Drop every collision pair and contact manifold of the last episode before a `restore_state`.
 
-        restoreState keeps them, and their cached impulses warm-start the solver, so without this an episode
-        depends on the one before it (a humanoid's foot that kicked the table leaves a contact behind). Every
-        body but the ground is lifted out of reach of the others, and collision detection then releases all
-        pairs; the restore puts everything back.
+        restoreState keeps them, and both their cached impulses and their order (the solver's constraint order)
+        carry over, so without this an episode depends on the one before it. Lifting the bodies apart releases
+        most pairs, but not the ground plane's (its box is infinite) nor a robot's own link pairs: those manifolds
+        kept their old places, and the next episode differed from a new env's now and then (the MuJoCo humanoid in
+        pick_place: a few previous episodes in a hundred, which ones depending on the process). So all pairs are
+        dropped first (`drop_pairs`); then every body but the ground is lifted out of reach of the others and
+        collision detection runs; the restore puts everything back (call `drop_pairs` again after it, so the first
+        step finds the pairs its own collision pass made in a new env's order).
         """
         cid = self.client
+        self.drop_pairs(fixed_bodies)
         for i in range(p.getNumBodies(physicsClientId=cid)):
             body = p.getBodyUniqueId(i, physicsClientId=cid)
             if body != self.plane:
                 p.resetBasePositionAndOrientation(body, [0.0, 0.0, 1000.0 + 100.0 * i], [0, 0, 0, 1], physicsClientId=cid)
         p.performCollisionDetection(physicsClientId=cid)
+
+    def drop_pairs(self, fixed_bodies: Sequence[int] = ()) -> None:
+        """Rebuild every collider's broadphase proxy, which drops all its pairs and their contact manifolds.
+
+        setCollisionFilterPair refreshes the proxies of both links it names; pairs chained in creation order refresh
+        each collider last in that order, so the proxies keep their relative order (hence the sorted pair order of
+        deterministicOverlappingPairs), and each pair is given the value its group/mask give it anyway (static with
+        static off, anything else on), so what collides does not change. ``fixed_bodies``: fixed-base bodies besides
+        the ground and massless bases. In a new scene there are no pairs and this changes nothing.
+        """
+        cid = self.client
+        colliders = []
+        for i in range(p.getNumBodies(physicsClientId=cid)):
+            body = p.getBodyUniqueId(i, physicsClientId=cid)
+            fixed = body == self.plane or body in fixed_bodies or p.getDynamicsInfo(body, -1, physicsClientId=cid)[0] == 0
+            colliders += [(body, link, fixed and link == -1) for link in range(-1, p.getNumJoints(body, physicsClientId=cid))]
+        for (body_a, link_a, static_a), (body_b, link_b, static_b) in zip(colliders, colliders[1:]):
+            p.setCollisionFilterPair(body_a, body_b, link_a, link_b, int(not (static_a and static_b)), physicsClientId=cid)
+
+    def dynamics(self) -> dict[tuple[int, int], tuple]:
+        """Every body's and link's changeDynamics values (mass, friction, inertia, restitution, rolling, spinning)."""
+        cid, out = self.client, {}
+        for i in range(p.getNumBodies(physicsClientId=cid)):
+            body = p.getBodyUniqueId(i, physicsClientId=cid)
+            for link in range(-1, p.getNumJoints(body, physicsClientId=cid)):
+                d = p.getDynamicsInfo(body, link, physicsClientId=cid)
+                out[body, link] = (d[0], d[1], tuple(d[2]), d[5], d[6], d[7])
+        return out
+
+    def restore_dynamics(self, initial: dict[tuple[int, int], tuple]) -> None:
+        """Put back what changeDynamics changed since ``initial`` (a `dynamics` snapshot): restoreState restores poses
+        and velocities only, so a mass or friction an episode randomised (pick_place's cube, parked in the next
+        episode) would carry over. Only changed values are set: a new env's first episode is untouched."""
+        cid = self.client
+        for (body, link), now in self.dynamics().items():
+            before = initial.get((body, link))
+            if before is not None and now != before:
+                mass, friction, inertia, restitution, rolling, spinning = before
+                p.changeDynamics(body, link, mass=mass, lateralFriction=friction, localInertiaDiagonal=list(inertia),
+                                 restitution=restitution, rollingFriction=rolling, spinningFriction=spinning,
+                                 physicsClientId=cid)
 
     def close(self) -> None:
         if self.client is not None and self.client >= 0:

@@ -131,13 +131,22 @@ DRIVER = textwrap.dedent("""
             os.kill(os.getpid(), getattr(signal, sig))
     if sig == "SIGKILL":
         collect("reach", "panda", n, out=out, workers=2, seed=seed, callback=stop)
-    else:  # Ctrl-C through the command line: the bar's update sends it
+    else:  # Ctrl-C through the command line: the bar's update sends it, once, while work is still pending
+        # A process started with SIGINT ignored (a background job of a non-interactive shell: `make test &` in a
+        # script) inherits that, and Python then installs no KeyboardInterrupt handler: the signal below would be
+        # dropped and the run would finish (exit 0). An interactive terminal, where Ctrl-C works, is the state
+        # this test is about, so it is set here whatever the parent left.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from flywheel.collectors.collection import progress
         real = progress.Progress.update
+        sent = []
         def update(self, done, **kw):
             real(self, done, **kw)
-            if done >= at:
-                os.kill(os.getpid(), signal.SIGINT)
+            if not sent and at <= done < self.total:  # state, not timing: episodes resolved, the run not complete
+                sent.append(done)
+                with open(out + ".interrupted_at", "w") as f:
+                    f.write(str(done))
+                os.kill(os.getpid(), signal.SIGINT)  # Python raises KeyboardInterrupt here, in the drive loop
         progress.Progress.update = update
         from flywheel.cli import main
         sys.exit(main(["collect", "--task", "reach", "--episodes", str(n), "--out", out, "--seed", str(seed),
@@ -149,8 +158,10 @@ def run_driver(tmp_path, ray_address, out, sig, at):
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)
     env = dict(os.environ, RAY_ADDRESS=ray_address)
-    return subprocess.run([sys.executable, str(script), str(out), str(N), str(SEED), sig, str(at)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    cmd = [sys.executable, str(script), str(out), str(N), str(SEED), sig, str(at)]
+    if sig == "SIGINT":  # the worst case on purpose: started with SIGINT ignored, as `make test &` in a script does
+        cmd = ["sh", "-c", "trap '' INT; exec \"$@\"", "sh", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
 
 
 def test_driver_killed_then_resume_is_identical(reference, ray_address, tmp_path):
@@ -180,6 +191,9 @@ def test_ctrl_c_leaves_a_resumable_dataset(reference, ray_address, tmp_path):
     ref, _ = reference
     out = tmp_path / "ctrl_c"
     r = run_driver(tmp_path, ray_address, out, "SIGINT", 40)
+    sent_at = Path(f"{out}.interrupted_at")
+    assert sent_at.exists(), "the interrupt was never sent: " + r.stderr[-2000:]
+    assert 40 <= int(sent_at.read_text()) < N  # sent while work was pending
     assert r.returncode == 130, r.stderr[-2000:]
     assert "--resume" in r.stderr and "resumable" in r.stderr
     staged = datasets.staged_keys(out)

@@ -345,3 +345,18 @@ def test_flywheel_meta_records_robot_task_and_config(tmp_path):
     assert cfg["seed"] == 7 and cfg["max_steps"] == 50
     assert "code_version" in meta
     assert plan.fps == 20
+
+
+def test_ctrl_c_outside_the_drive_loop_still_names_the_resume_command(tmp_path, monkeypatch, capsys):
+    """A KeyboardInterrupt from starting workers, shutting Ray down or finalising (not the CollectInterrupted of the
+    drive loop) exits 130 with the command that completes the run, no traceback."""
+    from flywheel.collectors.collection import collect as collect_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(collect_module, "collect", interrupted)
+    out = tmp_path / "ds"
+    assert cli_main(["collect", "--task", "reach", "--episodes", "5", "--out", str(out), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "--resume" in err and str(out) in err and "Traceback" not in err

@@ -118,6 +118,11 @@ def cmd_collect(args: argparse.Namespace) -> int:
         resume = _resume_command(args, "collect")
         print(f"flywheel collect: {err}; the dataset is unfinished and resumable:\n  {resume}", file=sys.stderr)
         return 130
+    except KeyboardInterrupt:  # outside the drive loop: starting workers, shutting Ray down, finalising
+        resume = _resume_command(args, "collect")
+        print(f"flywheel collect: interrupted; if {args.out} is unfinished, complete it with:\n  {resume}",
+              file=sys.stderr)
+        return 130
     if args.json:
         import json
 

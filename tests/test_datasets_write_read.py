@@ -342,9 +342,14 @@ def test_create_dataset_refusals_and_resume(tmp_path):
         fd.create_dataset(other, **kw)
     root = tmp_path / "ds"
     assert not fd.staged_keys(root)
-    (root / "meta").mkdir(parents=True)  # what a create_dataset killed before its marker leaves
+    (root / "meta").mkdir(parents=True)  # a meta/flywheel.json that create_dataset did not write is the user's
     (root / "meta/flywheel.json").write_text("{}")
     (root / "staging").mkdir()
+    with pytest.raises(ValueError, match="not empty and is not a flywheel dataset"):
+        fd.create_dataset(root, **kw)
+    assert (root / "meta/flywheel.json").read_text() == "{}"
+    meta = {"flywheel_format": fd.schema.FLYWHEEL_FORMAT, "code_version": "0.1.0"}
+    (root / "meta/flywheel.json").write_text(json.dumps(meta))  # what a create_dataset killed before its marker leaves
     fd.create_dataset(root, **kw)
     assert (root / "staging/spec.json").exists() and (root / "meta/flywheel.json").exists()
     with pytest.raises(ValueError, match="resume"):

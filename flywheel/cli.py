@@ -43,7 +43,7 @@ def compose_layers() -> None:
     """Wire what a lower layer may use but must not import: `flywheel robots add/check` validate in the simulator
     (`flywheel.sim.robot_checks`), while `flywheel.robots` imports neither `sim` nor PyBullet. Lazy, so
     `flywheel --help` loads no simulator."""
-    from flywheel.robots import infer, validate
+    from flywheel.robots import infer_poses, validate
 
     def simulation_checks(*args, **kwargs):
         from flywheel.sim.robot_checks import simulation_checks as checks
@@ -56,7 +56,7 @@ def compose_layers() -> None:
         return link_lows(*args, **kwargs)
 
     validate.use_simulation_checks(simulation_checks)
-    infer.use_collision_lows(collision_lows)
+    infer_poses.use_collision_lows(collision_lows)
 
 
 def main(argv: list[str] | None = None) -> int:

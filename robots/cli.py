@@ -120,7 +120,8 @@ def cmd_add(args) -> int:
     from flywheel.robots.infer import infer_spec
     from flywheel.robots.spec import SpecError, spec_from_dict
     from flywheel.robots.spec_writer import mark_text, render_spec
-    from flywheel.robots.urdf import URDFError, parse_package_dirs, parse_urdf
+    from flywheel.robots.meshes import parse_package_dirs
+    from flywheel.robots.urdf import URDFError, parse_urdf
     from flywheel.robots.validate import quiet
 
     path = Path(args.path).expanduser()

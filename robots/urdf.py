@@ -18,9 +18,10 @@ import stat
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
+
+from flywheel.robots.meshes import resolve_mesh
 
 MAX_URDF_BYTES = 20 * 1024 * 1024  # real robot descriptions are kilobytes; meshes live in their own files
 MAX_LINKS = 500  # real robots have tens to a couple of hundred links; the tree analysis is quadratic
@@ -291,61 +292,6 @@ def matrix_to_quat(m: np.ndarray) -> tuple[float, float, float, float]:
         w, x, y, z = (m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s
     n = math.sqrt(x * x + y * y + z * z + w * w)
     return (x / n, y / n, z / n, w / n)
-
-
-# ---- mesh resolution ---------------------------------------------------------------------------------
-def parse_package_dirs(items: Iterable[str] | None) -> dict[str, Path]:
-    """`NAME=PATH` strings (the CLI's --package-dir) -> {name: folder}."""
-    out = {}
-    for item in items or ():
-        name, sep, folder = item.partition("=")
-        if not sep or not name or not folder:
-            raise ValueError(f"--package-dir expects NAME=PATH, got {item!r}")
-        path = Path(folder).expanduser()
-        if not path.is_dir():
-            raise ValueError(f"--package-dir {name}={folder}: {path} is not a folder")
-        out[name] = path.resolve()
-    return out
-
-
-def _search_roots(urdf_dir: Path) -> list[Path]:
-    roots = [urdf_dir, *urdf_dir.parents]
-    for entry in os.environ.get("ROS_PACKAGE_PATH", "").split(os.pathsep):
-        if entry:
-            roots.append(Path(entry).expanduser())
-    return roots
-
-
-def resolve_mesh(filename: str, urdf_dir: Path, package_dirs: dict[str, Path] | None = None) -> tuple[Path | None, str]:
-    """Where a mesh reference points on disk: (path or None, what was searched, for the message)."""
-    package_dirs = package_dirs or {}
-    if filename.startswith("package://"):
-        rest = filename[len("package://"):]
-        package, _, inner = rest.partition("/")
-        if not package or not inner:
-            return None, "a package:// URI needs a package name and a path"
-        candidates = []
-        if package in package_dirs:
-            candidates.append(package_dirs[package] / inner)
-        for root in _search_roots(urdf_dir):
-            if root.name == package:
-                candidates.append(root / inner)
-            candidates.append(root / package / inner)
-        for cand in candidates:
-            if cand.is_file():
-                return cand, ""
-        return None, (f"package '{package}' was not found in {urdf_dir} or its parents"
-                      f"{' or ROS_PACKAGE_PATH' if os.environ.get('ROS_PACKAGE_PATH') else ''}; "
-                      f"pass --package-dir {package}=PATH")
-    if filename.startswith("file://"):
-        filename = filename[len("file://"):]
-    path = Path(filename).expanduser()
-    if path.is_absolute():
-        return (path, "") if path.is_file() else (None, f"no file {path}")
-    for root in [urdf_dir, *urdf_dir.parents]:  # PyBullet also finds meshes named relative to a parent folder
-        if (root / path).is_file():
-            return root / path, ""
-    return None, f"no file {urdf_dir / path} (nor {path} under its parent folders)"
 
 
 # ---- parsing -----------------------------------------------------------------------------------------

@@ -26,3 +26,11 @@ def toy_task():
         registration.unregister_task("toy_point")
         experts.EXPERTS.pop("toy_point", None)
         sys.modules.pop("toy_task", None)
+
+
+@pytest.fixture
+def user_dir(tmp_path, monkeypatch):
+    """A private user robots folder (XDG_CONFIG_HOME) and no FLYWHEEL_ROBOTS_PATH."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("FLYWHEEL_ROBOTS_PATH", raising=False)
+    return tmp_path / "config" / "flywheel" / "robots"

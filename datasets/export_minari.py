@@ -30,6 +30,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from flywheel.canonical import ENV_STATE_KEY, ENV_STATE_OBS, GOAL_OBS
+
 from .reader import Dataset
 from .reader import open as open_dataset
 from .schema import EE_MASK_KEY
@@ -110,7 +112,7 @@ def feature_spaces(gym, ds: Dataset, obs_keys: list[str], action_key: str):
     return gym.spaces.Dict(spaces), box(ds.features[action_key])
 
 
-def _observations(ep: dict[str, np.ndarray], space) -> dict[str, Any]:
+def _observations(ep: dict[str, np.ndarray], space, features) -> dict[str, Any]:
     """One episode's T+1 observations laid out as ``space`` (a Dict, cameras nested under ``images``), in its dtypes."""
     def plus_last(values: np.ndarray, sub) -> np.ndarray:
         return np.concatenate([values, values[-1:]], axis=0).astype(sub.dtype, copy=False)
@@ -120,8 +122,18 @@ def _observations(ep: dict[str, np.ndarray], space) -> dict[str, Any]:
         if key == "images":
             out[key] = {c: plus_last(ep[IMAGE_PREFIX + c], box) for c, box in sub.spaces.items()}
         else:
-            out[key] = plus_last(ep[f"observation.{key}"], sub)
+            feature, part = _source(key, space, features)
+            out[key] = plus_last(ep[feature][:, part], sub)
     return out
+
+
+def _source(key: str, space, features) -> tuple[str, slice]:
+    """Where an env observation entry is stored: its own ``observation.<key>`` feature, or, for the objects' state and
+    the goal, their slice of ``observation.environment_state`` (objects first, then the goal, as LeRobot reads it)."""
+    if f"observation.{key}" in features or key not in (ENV_STATE_OBS, GOAL_OBS):
+        return f"observation.{key}", slice(None)
+    n_state = int(np.prod(space.spaces[ENV_STATE_OBS].shape)) if ENV_STATE_OBS in space.spaces else 0
+    return ENV_STATE_KEY, slice(0, n_state) if key == ENV_STATE_OBS else slice(n_state, None)
 
 
 def export_minari(
@@ -166,7 +178,7 @@ def export_minari(
             success = ep["next.success"].astype(bool) if "next.success" in ep else np.zeros(t, bool)
             yield EpisodeBuffer(
                 seed=None if seed is None else int(seed),
-                observations=_observations(ep, space),
+                observations=_observations(ep, space, ds.features),
                 actions=ep[action_key].astype(space_of_actions.dtype),
                 rewards=(ep["next.reward"] if "next.reward" in ep else np.zeros(t)).astype(np.float64),
                 terminations=done & ~truncations,
@@ -186,7 +198,7 @@ def export_minari(
                              f"({type(err).__name__}: {err}); export without it (env=False, --no-env)") from None
         obs_space, act_space = probe.observation_space, probe.action_space
         probe.close()
-        missing = [k for k in _space_features(obs_space) if k not in ds.features]
+        missing = [k for k in _space_features(obs_space, ds.features) if k not in ds.features]
         if missing:
             raise ValueError(f"{ds.root}: the environment {spec.id} observes {missing}, which the dataset lacks; "
                              "export with env=False (--no-env)")
@@ -214,12 +226,12 @@ def export_minari(
     return folder
 
 
-def _space_features(space) -> list[str]:
+def _space_features(space, features) -> list[str]:
     """The dataset features an environment's observation Dict needs."""
     out = []
     for key, sub in space.spaces.items():
         if key == "images":
             out += [f"{IMAGE_PREFIX}{c}" for c in sub.spaces]
         elif key != "depth":
-            out.append(f"observation.{key}")
+            out.append(_source(key, space, features)[0])
     return out

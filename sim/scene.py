@@ -24,6 +24,7 @@ class Scene:
             raise RuntimeError("could not start a PyBullet DIRECT client")
         self.physics_hz = physics_hz
         self.timestep = 1.0 / physics_hz
+        self._touched: set[tuple[int, int]] = set()  # links changed through change_dynamics since the last restore
         self._step = p.stepSimulation
         p.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=self.client)
         p.setTimeStep(self.timestep, physicsClientId=self.client)
@@ -81,6 +82,7 @@ class Scene:
     def change_dynamics(self, body: int, link: int = -1, **properties) -> None:
         """PyBullet's changeDynamics (mass, lateralFriction, spinningFriction, ...) for one link (-1: the base)."""
         p.changeDynamics(body, link, physicsClientId=self.client, **properties)
+        self._touched.add((body, link))  # what `restore_dynamics` must look at
 
     def link_masses(self, body: int) -> list[tuple[int, float]]:
         """(link, mass) of every link of a body, the base (-1) first."""
@@ -188,22 +190,27 @@ class Scene:
         for i in range(p.getNumBodies(physicsClientId=cid)):
             body = p.getBodyUniqueId(i, physicsClientId=cid)
             for link in range(-1, p.getNumJoints(body, physicsClientId=cid)):
-                d = p.getDynamicsInfo(body, link, physicsClientId=cid)
-                out[body, link] = (d[0], d[1], tuple(d[2]), d[5], d[6], d[7])
+                out[body, link] = self._dynamics_of(body, link)
         return out
+
+    def _dynamics_of(self, body: int, link: int) -> tuple:
+        d = p.getDynamicsInfo(body, link, physicsClientId=self.client)
+        return (d[0], d[1], tuple(d[2]), d[5], d[6], d[7])
 
     def restore_dynamics(self, initial: dict[tuple[int, int], tuple]) -> None:
         """Put back what changeDynamics changed since ``initial`` (a `dynamics` snapshot): restoreState restores poses
         and velocities only, so a mass or friction an episode randomised (pick_place's cube, parked in the next
-        episode) would carry over. Only changed values are set: a new env's first episode is untouched."""
+        episode) would carry over. Only links changed through `change_dynamics` are read, and only changed values are
+        set: a new env's first episode is untouched."""
         cid = self.client
-        for (body, link), now in self.dynamics().items():
+        for body, link in sorted(self._touched):
             before = initial.get((body, link))
-            if before is not None and now != before:
+            if before is not None and self._dynamics_of(body, link) != before:
                 mass, friction, inertia, restitution, rolling, spinning = before
                 p.changeDynamics(body, link, mass=mass, lateralFriction=friction, localInertiaDiagonal=list(inertia),
                                  restitution=restitution, rollingFriction=rolling, spinningFriction=spinning,
                                  physicsClientId=cid)
+        self._touched.clear()
 
     def close(self) -> None:
         if self.client is not None and self.client >= 0:

@@ -1,12 +1,12 @@
-"""Write the tiny LeRobot-written datasets under tests/data/ with LeRobot's own ``LeRobotDataset.create``.
+"""Write tiny LeRobot-written datasets with LeRobot's own ``LeRobotDataset.create``.
 
-Run once, in a venv with lerobot (the one ``shared/tools/lerobot-check`` builds)::
+Run in a venv with lerobot (the one ``shared/tools/lerobot-check`` builds)::
 
-    /tmp/lerobot-check-venv-0.6.1/bin/python tests/data/make_lerobot_fixtures.py tests/data
+    /tmp/lerobot-check-venv-0.6.1/bin/python tests/make_lerobot_datasets.py OUT_DIR
 
 Writes ``lerobot_image`` (2 tasks, 3 episodes, a 16x12 camera stored as PNG images) and ``lerobot_video`` (the
-same camera as video). The tests read them with flywheel (validate, info, open, merge, train), so they always
-run, without lerobot installed. Like shared/tools/lerobot-check/write.py, only smaller.
+same camera as video). tests/lerobot_written.py runs it on first use and caches the output; the tests read it with
+flywheel (validate, info, open, merge, train). Like shared/tools/lerobot-check/write.py, only smaller.
 """
 import os
 import sys

@@ -66,6 +66,10 @@ def expected_episodes(meta: dict[str, Any], spec: dict[str, Any]) -> Expected | 
     config = meta.get("config") if isinstance(meta.get("config"), dict) else spec.get("config")
     config = config if isinstance(config, dict) else {}
     replayed = meta.get("replayed_from")
+    retargeted = meta.get("retarget")
+    if isinstance(retargeted, dict) and _count(retargeted.get("kept")):
+        # a finished retarget run keeps only the episodes that succeeded on the new robot, and says how many
+        return Expected(_count(retargeted["kept"]), 0, "flywheel retarget ... --out {root} --resume")
     if isinstance(replayed, dict):
         requested = _selection_size(replayed.get("episodes"))
         command = "flywheel replay ... --out {root} --resume"

@@ -34,3 +34,18 @@ def read_flywheel_meta(root: str | os.PathLike) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return meta if isinstance(meta, dict) else {}
+
+
+def record_entry(root: str | os.PathLike, key: str, value: Any) -> bool:
+    """Set ``meta/flywheel.json[key]`` (a section a collector owns, e.g. a retarget run's provenance and yield) and
+    keep everything else; False (and nothing written) if the metadata is missing or unreadable."""
+    path = Path(root) / schema.FLYWHEEL_META_PATH
+    try:
+        meta = read_json(path)
+    except (OSError, ValueError):
+        return False
+    if not isinstance(meta, dict):
+        return False
+    meta[key] = value
+    write_json_atomic(path, meta)
+    return True

@@ -64,6 +64,31 @@ def add_commands(subparsers) -> None:
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     r.set_defaults(handler=cmd_replay)
 
+    t = subparsers.add_parser(
+        "retarget", help="move episodes to another robot, or amplify a few demonstrations into many (MimicGen-style)",
+        description="For every source episode: rebuild a scene in the target robot's env, split the source trajectory "
+                    "into object-centric segments and drive the target's hand through them; keep the successes. "
+                    "Exactly-once and resumable like collect; meta/flywheel.json records provenance and yield.")
+    t.add_argument("source", help="a LeRobot v3.0 dataset with hand poses, a gripper signal and object poses")
+    t.add_argument("--robot", required=True, help="the target robot: a built-in name or a robot spec .toml path")
+    t.add_argument("--out", "-o", required=True, help="the new dataset folder (an unfinished one with --resume)")
+    t.add_argument("--amplify", type=int, default=0, metavar="K",
+                   help="K new episodes per source episode, each in a new randomised scene (default 0: retarget only)")
+    t.add_argument("--seed", type=int, default=None,
+                   help="scenes of key k use seed SEED+k (default: each source episode's own seed; with --amplify "
+                        f"{1_000_000})")
+    t.add_argument("--task", default=None, help="the flywheel task to retarget into (default: the source's)")
+    t.add_argument("--mapping", default=None, metavar="TOML",
+                   help="where a foreign dataset keeps its hand, gripper and objects (see the README)")
+    t.add_argument("--episodes", default=None, help="source episodes: 0:10, 5, 1,4,9 (default all)")
+    t.add_argument("--workers", "-w", type=int, default=2, help="Ray workers, one CPU each (default 2)")
+    t.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    t.add_argument("--episodes-per-file", type=int, default=16, help="episodes per staging file")
+    t.add_argument("--resume", action="store_true", help="complete an unfinished retarget (same parameters)")
+    t.add_argument("--json", action="store_true", help="print the summary as JSON (the last line)")
+    t.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary line")
+    t.set_defaults(handler=cmd_retarget)
+
 
 def _user_error(message: str):
     from flywheel.cli import UserError
@@ -79,7 +104,7 @@ def _resume_command(args: argparse.Namespace, command: str) -> str:
         if key in skip or value is None or value is False or value == []:
             continue
         flag = "--" + key.replace("_", "-")
-        if key == "dataset":
+        if key in ("dataset", "source"):
             parts.append(str(value))
         elif value is True:
             parts.append(flag)
@@ -166,4 +191,32 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 1 if report.mismatches else 0
 
 
-__all__ = ["add_commands", "cmd_collect", "cmd_replay"]
+def cmd_retarget(args: argparse.Namespace) -> int:
+    from flywheel.collectors.collection.config import CollectError, CollectInterrupted
+    from flywheel.collectors.collection.replay import ReplayError, parse_episodes
+    from flywheel.collectors.collection.retarget import RetargetError, retarget
+
+    try:
+        episodes = parse_episodes(args.episodes) if args.episodes else None
+        summary = retarget(args.source, args.robot, args.out, amplify=args.amplify, seed=args.seed, task=args.task,
+                           mapping=args.mapping, episodes=episodes, workers=args.workers, resume=args.resume,
+                           quiet=args.quiet or args.json, address=args.address,
+                           episodes_per_file=args.episodes_per_file)
+    except (RetargetError, CollectError, ReplayError) as err:
+        raise _user_error(str(err)) from None
+    except (CollectInterrupted, KeyboardInterrupt) as err:
+        print(f"flywheel retarget: {err or 'interrupted'}; complete it with:\n  {_resume_command(args, 'retarget')}",
+              file=sys.stderr)
+        return 130
+    if args.json:
+        import json
+
+        print(json.dumps(summary.to_dict()))
+    elif not args.quiet:
+        print(summary.line())
+        for problem in summary.problems:
+            print(f"  dropped: {problem}", file=sys.stderr)
+    return 0
+
+
+__all__ = ["add_commands", "cmd_collect", "cmd_replay", "cmd_retarget"]

@@ -112,6 +112,14 @@ def _plan(source, robot, out, *, amplify, seed, task, mapping, episodes, workers
         raise RetargetError(f"--seed must be a non-negative integer, got {seed!r}")
     if not os.fspath(out):
         raise RetargetError("--out is required: the dataset folder to write")
+    from flywheel import robots
+
+    try:
+        robots.get(robot)  # an unknown robot is refused before the simulator loads
+    except KeyError as err:
+        raise RetargetError(err.args[0] if err.args else str(err)) from None
+    except ValueError as err:
+        raise RetargetError(str(err)) from None
     src = Source(source, mapping)
     try:
         if task is not None:

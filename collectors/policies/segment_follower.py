@@ -81,6 +81,7 @@ class SegmentFollower:
         self.current_ref: str | None = None
         self.hold_distance = 0.0
         self.grip_offset: np.ndarray | None = None  # held object minus hand (world) when the grasp closed
+        self.slip = np.zeros(3)
         self.grasped: set[str] = set()
         self.start_positions: dict[str, np.ndarray] = {}
         self.events: list[str] = []
@@ -134,7 +135,8 @@ class SegmentFollower:
             # steer what it holds, not the hand: where the object slipped in the fingers (horizontally) is made up
             slip = self._world(frames[self.held], base_pos, base_orn) - pos - self.grip_offset
             slip[2] = 0.0
-            goal = goal - np.clip(slip, -MAX_SLIP, MAX_SLIP)
+            self.slip = 0.8 * self.slip + 0.2 * np.clip(slip, -MAX_SLIP, MAX_SLIP)  # smoothed: the fingers wobble
+            goal = goal - self.slip
         target = waypoint(pos, goal, WAYPOINT_STEP)
         return self.env.controller.action_for_hand_target(self.hand, target, point.orn, point.gripper, pose=(pos, orn))
 
@@ -149,6 +151,10 @@ class SegmentFollower:
         """Place the next segment on its object's pose now, and the transition that reaches it."""
         seg = self.segments[self.next_segment]
         frames = self._frames(obs)
+
+        def frames_world(p_base):
+            return self._world(p_base, base_pos, base_orn)
+
         if seg.ref not in frames:
             raise ValueError(f"this task has no object {seg.ref!r} to retarget around; it has {', '.join(frames)}")
         yaw = self._yaws.get(seg.ref)
@@ -167,6 +173,10 @@ class SegmentFollower:
             q_b = tf.quat_mul(spin, tf.quat_mul(rel, self.home))
             points.append(_Point(base_pos + tf.quat_rotate(base_orn, p_b), tf.quat_mul(base_orn, q_b),
                                  float(seg.gripper[k]), False))
+        if seg.kind == "final" and self.held is not None and self.grip_offset is not None:
+            # the source stopped the moment it succeeded: finish the move, the held object onto its place
+            points.append(_Point(frames_world(frames[seg.ref]) - self.grip_offset, points[-1].orn, points[-1].gripper,
+                                 False))
         points[-1].last_of = self.next_segment
         others = [base_pos + tf.quat_rotate(base_orn, p) for name, p in frames.items() if name != self.held]
         self.queue = self._transition(pos, points[0], others) + points

@@ -163,7 +163,7 @@ class EpisodeLedger:
         if self.success_only:
             self.advance_prefix()
             return min(self.n, self.stored_successes())
-        return self.count(DURABLE, BUFFERED, DROPPED, CRASHED)
+        return self.count(DURABLE, BUFFERED, DROPPED, CRASHED, FAILED)  # FAILED: a retarget that did not succeed
 
     def kept_keys(self) -> np.ndarray | None:
         """Success-only: the first N successful keys once known, else None. Normal: every stored key."""

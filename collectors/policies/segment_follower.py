@@ -109,25 +109,9 @@ class SegmentFollower:
         self._watch(obs, frames, pos, base_pos, base_orn)
         if self.i >= len(self.queue) and self.next_segment < len(self.segments):
             self._plan_next(obs, pos, base_pos, base_orn)
-        point = self.queue[min(self.i, len(self.queue) - 1)] if self.queue else None
-        if point is None:
+        if not self.queue:
             return self.env.controller.action_for_hand_target(self.hand, pos, None, 1.0, pose=(pos, orn))
-        while self.i < len(self.queue):
-            point = self.queue[self.i]
-            d = float(np.linalg.norm(pos - point.pos))
-            limit = TRANSIT_TIMEOUT if point.transit else SEGMENT_TIMEOUT
-            if d < (REACHED_TRANSIT if point.transit else REACHED) or self.steps_on >= limit:
-                if d >= STALL and not point.transit:
-                    self._event("unreachable")
-                self._passed(point, obs, frames)
-                self.i += 1
-                self.steps_on = 0
-                if point.transit:
-                    continue  # transit corners may be passed several at a time
-                if self.i < len(self.queue):
-                    point = self.queue[self.i]
-                break
-            break
+        point = self._advance(pos, obs, frames)
         self.steps_on += 1
         self.t += 1
         goal = point.pos
@@ -139,6 +123,24 @@ class SegmentFollower:
             goal = goal - self.slip
         target = waypoint(pos, goal, WAYPOINT_STEP)
         return self.env.controller.action_for_hand_target(self.hand, target, point.orn, point.gripper, pose=(pos, orn))
+
+    def _advance(self, pos: np.ndarray, obs, frames) -> _Point:
+        """The pose to steer to now. Reached poses are passed (transit corners several at a time, segment poses one
+        per step, so grippers keep the source's timing); a pose not reached in time is passed too, and a segment pose
+        given up far from the hand makes the episode's problem ``unreachable``. After the last, the last is held."""
+        while self.i < len(self.queue):
+            point = self.queue[self.i]
+            d = float(np.linalg.norm(pos - point.pos))
+            limit = TRANSIT_TIMEOUT if point.transit else SEGMENT_TIMEOUT
+            if d >= (REACHED_TRANSIT if point.transit else REACHED) and self.steps_on < limit:
+                return point
+            if d >= STALL and not point.transit:
+                self._event("unreachable")
+            self._passed(point, obs, frames)
+            self.i, self.steps_on = self.i + 1, 0
+            if not point.transit:
+                break
+        return self.queue[min(self.i, len(self.queue) - 1)]
 
     def _frames(self, obs) -> dict[str, np.ndarray]:
         """This env's object positions now (base frame), and their yaws kept in ``self._yaws``."""
@@ -152,9 +154,6 @@ class SegmentFollower:
         seg = self.segments[self.next_segment]
         frames = self._frames(obs)
 
-        def frames_world(p_base):
-            return self._world(p_base, base_pos, base_orn)
-
         if seg.ref not in frames:
             raise ValueError(f"this task has no object {seg.ref!r} to retarget around; it has {', '.join(frames)}")
         yaw = self._yaws.get(seg.ref)
@@ -164,8 +163,8 @@ class SegmentFollower:
         else:
             turn = yaw
             points_b = planar_apply(seg.rel_pos, frames[seg.ref], yaw)
-        if seg.kind == "grasp" or seg.gripper[-1] < 0.5:  # what it grasps turns with its object from now on
-            self.carry_yaw = turn - seg.src_yaw if yaw is not None else self.carry_yaw
+        if yaw is not None and (seg.kind == "grasp" or seg.gripper[-1] < 0.5):
+            self.carry_yaw = yaw - seg.src_yaw  # what this segment grasps keeps this turn until it is put down
         self.current_ref = seg.ref
         spin = tf.euler_to_quat([0.0, 0.0, turn])
         points: list[_Point] = []
@@ -175,7 +174,7 @@ class SegmentFollower:
                                  float(seg.gripper[k]), False))
         if seg.kind == "final" and self.held is not None and self.grip_offset is not None:
             # the source stopped the moment it succeeded: finish the move, the held object onto its place
-            points.append(_Point(frames_world(frames[seg.ref]) - self.grip_offset, points[-1].orn, points[-1].gripper,
+            points.append(_Point(self._world(frames[seg.ref], base_pos, base_orn) - self.grip_offset, points[-1].orn, points[-1].gripper,
                                  False))
         points[-1].last_of = self.next_segment
         others = [base_pos + tf.quat_rotate(base_orn, p) for name, p in frames.items() if name != self.held]

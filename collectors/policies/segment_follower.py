@@ -172,10 +172,12 @@ class SegmentFollower:
             q_b = tf.quat_mul(spin, tf.quat_mul(rel, self.home))
             points.append(_Point(base_pos + tf.quat_rotate(base_orn, p_b), tf.quat_mul(base_orn, q_b),
                                  float(seg.gripper[k]), False))
-        if seg.kind == "final" and self.held is not None and self.grip_offset is not None:
-            # the source stopped the moment it succeeded: finish the move, the held object onto its place
-            points.append(_Point(self._world(frames[seg.ref], base_pos, base_orn) - self.grip_offset, points[-1].orn, points[-1].gripper,
-                                 False))
+        if seg.kind == "final":  # the source stopped the moment it succeeded: finish the move it was making
+            place = self._world(frames[seg.ref], base_pos, base_orn)
+            if self.held is not None and self.grip_offset is not None:  # the held object onto its place
+                points.append(_Point(place - self.grip_offset, points[-1].orn, points[-1].gripper, False))
+            elif np.linalg.norm(seg.rel_pos[-1]) < np.linalg.norm(seg.rel_pos[0]) - 0.01:  # closing in: the hand onto it
+                points.append(_Point(place, points[-1].orn, points[-1].gripper, False))
         points[-1].last_of = self.next_segment
         others = [base_pos + tf.quat_rotate(base_orn, p) for name, p in frames.items() if name != self.held]
         self.queue = self._transition(pos, points[0], others) + points

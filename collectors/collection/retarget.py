@@ -178,7 +178,7 @@ def _run(plan: dict[str, Any], out: Path, created, *, resume, quiet, address, ma
     from flywheel.collectors.collection.progress import Progress
     from flywheel.collectors.collection.retarget_worker import RetargetWorker
     from flywheel.datasets import create_dataset, finalize, schema
-    from flywheel.datasets.run_log import append_run, record_entry
+    from flywheel.datasets.run_log import record_entry
     from flywheel.datasets.staging import scan_staging
 
     config, run_plan = plan["config"], plan["run_plan"]
@@ -229,7 +229,7 @@ def _run(plan: dict[str, Any], out: Path, created, *, resume, quiet, address, ma
     except KeyboardInterrupt:
         if pool is not None:
             flush_workers(pool, ledger)
-        _log(append_run, out, t_start, t_loop, ledger, pool, interrupted=True)
+        _log(out, t_start, t_loop, ledger, pool, interrupted=True)
         from flywheel.datasets.staging import staged_keys
 
         raise CollectInterrupted(str(out), len(staged_keys(out)), n) from None
@@ -242,7 +242,7 @@ def _run(plan: dict[str, Any], out: Path, created, *, resume, quiet, address, ma
             import ray
 
             ray.shutdown()
-    _log(append_run, out, t_start, t_loop, ledger, pool, interrupted=False)
+    _log(out, t_start, t_loop, ledger, pool, interrupted=False)
     kept = [int(k) for k in ledger.kept_keys()]
     failures = Counter(reasons[k] for k in range(n) if k not in set(kept) and k in reasons)
     unknown = n - len(kept) - sum(failures.values())  # failed in an earlier run of a resumed dataset
@@ -269,8 +269,10 @@ def _run(plan: dict[str, Any], out: Path, created, *, resume, quiet, address, ma
     return summary
 
 
-def _log(append_run, out: Path, t_start: float, t_loop: float, ledger, pool, *, interrupted: bool) -> None:
+def _log(out: Path, t_start: float, t_loop: float, ledger, pool, *, interrupted: bool) -> None:
+    """Append this run's figures to the dataset's run log (best effort: a full disk must not hide the cause)."""
     from flywheel.collectors.collection.driver import worker_figures
+    from flywheel.datasets.run_log import append_run
 
     record = {"command": "retarget", "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t_start)),
               "elapsed_s": round(time.time() - t_start, 3), "collect_s": round(time.time() - t_loop, 3),

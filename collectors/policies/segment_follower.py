@@ -179,7 +179,9 @@ class SegmentFollower:
             elif np.linalg.norm(seg.rel_pos[-1]) < np.linalg.norm(seg.rel_pos[0]) - 0.01:  # closing in: the hand onto it
                 points.append(_Point(place, points[-1].orn, points[-1].gripper, False))
         points[-1].last_of = self.next_segment
-        others = [base_pos + tf.quat_rotate(base_orn, p) for name, p in frames.items() if name != self.held]
+        # bodies to clear (objects with an orientation); a goal point is a place, not something in the way
+        others = [self._world(p, base_pos, base_orn) for name, p in frames.items()
+                  if name != self.held and self._yaws.get(name) is not None]
         self.queue = self._transition(pos, points[0], others) + points
         self.i, self.steps_on = 0, 0
         self.next_segment += 1

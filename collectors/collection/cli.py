@@ -37,6 +37,9 @@ def add_commands(subparsers) -> None:
     c.add_argument("--camera-hz", type=int, default=10,
                    help="camera frames per second, a divisor of the control rate; frames in between repeat the last "
                         "render, so the dataset keeps one frame rate (default 10)")
+    c.add_argument("--randomize-visuals", action="store_true",
+                   help="per-episode floor/table colours and textures, object shades, light and camera jitter, drawn "
+                        "from each episode's seed (physics unchanged) and recorded in meta/flywheel.json")
     c.add_argument("--max-steps", type=int, default=None, help="episode step limit (default: the task's)")
     c.add_argument("--control-mode", default="joint_pos", choices=("joint_pos", "ee_delta"))
     c.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
@@ -109,6 +112,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
                           cameras=args.camera, max_steps=args.max_steps, control_mode=args.control_mode,
                           image_format=args.image_format, video_codec=args.video_codec,
                           camera_size=_camera_size(args.camera_size), camera_hz=args.camera_hz,
+                          visual_randomization=True if args.randomize_visuals else None,
                           address=args.address, quiet=args.quiet, episodes_per_file=args.episodes_per_file,
                           max_restarts=args.max_restarts, relabel=args.relabel, beta=args.beta,
                           episode_timeout_s=args.episode_timeout)

@@ -9,11 +9,14 @@ PyAV has no SVT-AV1), ``yuv420p``, CRF 30, no audio; the stream's time base is 1
 is at ``i / fps`` seconds from the episode's ``from_timestamp``. One departure: the keyframe interval. LeRobot
 encodes with ``g=2`` (a keyframe every other frame), which buys random access at the price of size: on 224x224
 pick_place frames (Panda and the humanoid, one camera at 10 Hz in a 20 Hz dataset) AV1 at g=2 takes 0.44-0.46 of
-the PNG bytes and 7 ms a frame to encode, at g=20 0.13-0.15 and 2.4 ms. So ``GOP = 20`` (one keyframe a second
-at the default control rate, plus one at every episode start): a random access decodes at most 19 frames more,
-which LeRobot's readers (PyAV and torchcodec seek to the keyframe before the timestamp and decode forward) do
-without any setting. The interval is recorded as ``video.g`` in the feature's info, as LeRobot records its own,
-and a writer encodes with the interval its dataset's feature says (datasets begun at g=2 resume at g=2).
+the PNG bytes and 7 ms a frame to encode, at g=20 0.13-0.15, at g=40 0.11 and 2-3 ms. So ``GOP = 40`` (a keyframe
+every 2 s at the default control rate, plus one at every episode start): a random access decodes at most 39
+frames more (tens of milliseconds at 224 px), which LeRobot's readers do without any setting (PyAV and
+torchcodec seek to the keyframe before the timestamp and decode forward). Measured against a PNG *dataset*
+(Parquet mostly stores a camera's repeated frames once: dictionary encoding) the same video is about 0.22. A slower
+SVT-AV1 preset (8 instead of LeRobot's 12) would halve the bytes again at twice the encode time; we keep 12.
+The interval is recorded as ``video.g`` in the feature's info, as LeRobot records its own, and a writer encodes
+with the interval its dataset's feature says (datasets begun at g=2 resume at g=2).
 
 Three jobs, one class or function each:
 
@@ -42,7 +45,7 @@ from . import schema
 from ._io import DatasetError, commit, tmp_path_for
 
 PIX_FMT = "yuv420p"
-GOP = 20  # frames between keyframes (LeRobot: 2); see the module docstring for the measurements
+GOP = 40  # frames between keyframes (LeRobot: 2); see the module docstring for the measurements
 CRF = 30  # LeRobot's crf=30
 # Encoder -> the codec name a decoder reports (what LeRobot stores as info["video.codec"]).
 CODEC_NAMES = {"libsvtav1": "av1", "libaom-av1": "av1", "libx264": "h264", "libopenh264": "h264"}

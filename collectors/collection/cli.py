@@ -60,6 +60,11 @@ def add_commands(subparsers) -> None:
     r.add_argument("--verify", action="store_true", help="compare observations bit for bit and report mismatches")
     r.add_argument("--camera", nargs="+", default=[], metavar="NAME", help="render these cameras into a new dataset (--out)")
     r.add_argument("--out", "-o", default=None, help="where the dataset with images goes (with --camera)")
+    r.add_argument("--image-format", choices=("video", "png"), default="video", help="with --camera: as collect (default video)")
+    r.add_argument("--video-codec", default=None, metavar="CODEC", help="with --camera: as collect")
+    r.add_argument("--camera-size", default="224", metavar="HxW", help="with --camera: as collect (default 224)")
+    r.add_argument("--camera-hz", type=int, default=10, help="with --camera: as collect (default 10)")
+    r.add_argument("--randomize-visuals", action="store_true", help="with --camera: as collect")
     r.add_argument("--workers", "-w", type=int, default=2)
     r.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
     r.add_argument("--resume", action="store_true", help="complete an unfinished --out dataset of an earlier replay")
@@ -150,7 +155,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         episodes = parse_episodes(args.episodes) if args.episodes else None
         report = replay(args.dataset, episodes=episodes, verify=args.verify, cameras=args.camera, out=args.out,
-                        workers=args.workers, address=args.address, quiet=args.quiet, resume=args.resume)
+                        workers=args.workers, address=args.address, quiet=args.quiet, resume=args.resume,
+                        image_format=args.image_format, video_codec=args.video_codec,
+                        camera_size=_camera_size(args.camera_size), camera_hz=args.camera_hz,
+                        visual_randomization=True if args.randomize_visuals else None)
     except ReplayError as err:
         raise _user_error(str(err)) from None
     except KeyboardInterrupt:

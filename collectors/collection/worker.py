@@ -276,7 +276,8 @@ class ReplayWorker(_EnvWorker):
             frames = {k: stored[k] for k in self._out_features if k in stored}  # numeric: exactly as stored
             if self.images:
                 frames.update(self.ds.episode(i, columns=self.images))
-            frames.update({k: ep.frames[k] for k in self._out_features if k not in frames})  # new: rendered now
+            frames.update({k: ep.frames[k] for k in self.writer.features  # new: rendered now (video ones too)
+                           if k not in frames and k in ep.frames})
             meta = {k: v[r] for k, v in self._meta.items()}
             self.writer.add_episode(i, frames, seed=seed, success=bool(meta.get("success", False)),
                                     policy=str(meta.get("policy", "replay")),

@@ -175,6 +175,15 @@ class Scene:
         return {p.getJointInfo(body, j, physicsClientId=cid)[12].decode(): j
                 for j in range(p.getNumJoints(body, physicsClientId=cid))}
 
+    def base_inertial_offset(self, body: int) -> tuple:
+        """Where the base's centre of mass sits in its URDF link frame: body poses (`body_pose`, `set_body_pose`) are
+        those of the centre of mass, not of the link frame a model is drawn in."""
+        return p.getDynamicsInfo(body, -1, physicsClientId=self.client)[3]
+
+    def joint_axis(self, body: int, joint: int) -> tuple:
+        """A joint's axis in its child link's frame (the URDF axis)."""
+        return p.getJointInfo(body, joint, physicsClientId=self.client)[13]
+
     def joint_position(self, body: int, joint: int) -> float:
         return p.getJointState(body, joint, physicsClientId=self.client)[0]
 

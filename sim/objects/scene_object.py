@@ -52,8 +52,11 @@ class SceneObject:
     def point(self, name: str) -> np.ndarray:
         """World position of a named point: ``center``, ``top`` (the middle of the top face), ``inside`` (a
         container's floor), ``level_0``.. (shelf boards); KeyError lists the object's points."""
+        moving = self.articulation.link_points if self.articulation is not None else {}
+        if name in moving:  # a point on the moving part (a drawer's floor)
+            return self.articulation.point(self.scene, self.body, name)
         if name not in self.points:
-            raise KeyError(f"{self.name} has no point {name!r}; it has: {', '.join(self.points)}")
+            raise KeyError(f"{self.name} has no point {name!r}; it has: {', '.join([*self.points, *moving])}")
         pos, orn = self.pose()
         return pos + tf.quat_rotate(orn, self.points[name])
 

@@ -184,6 +184,11 @@ class Scene:
         """A joint's axis in its child link's frame (the URDF axis)."""
         return p.getJointInfo(body, joint, physicsClientId=self.client)[13]
 
+    def link_parents(self, body: int) -> list[int]:
+        """The parent link of every link (-1: the base)."""
+        cid = self.client
+        return [p.getJointInfo(body, j, physicsClientId=cid)[16] for j in range(p.getNumJoints(body, physicsClientId=cid))]
+
     def joint_position(self, body: int, joint: int) -> float:
         return p.getJointState(body, joint, physicsClientId=self.client)[0]
 
@@ -238,6 +243,9 @@ class Scene:
 
     def restore_state(self, state: int) -> None:
         p.restoreState(state, physicsClientId=self.client)
+
+    def remove_state(self, state: int) -> None:
+        p.removeState(state, physicsClientId=self.client)
 
     @contextlib.contextmanager
     def saved_state(self) -> Iterator[None]:

@@ -159,11 +159,12 @@ class Scene:
         boxes = [p.getAABB(body, k, physicsClientId=cid) for k in links]
         return (tuple(min(b[0][i] for b in boxes) for i in range(3)), tuple(max(b[1][i] for b in boxes) for i in range(3)))
 
-    def set_color(self, body: int, rgba, link: int | None = None) -> None:
-        """Paint one link, or with `link` None every link, of a body (its texture, if any, is kept and tinted)."""
+    def set_color(self, body: int, color, link: int | None = None) -> None:
+        """Repaint one link, or with `link` None every link, of a body (visual only: physics never reads it; a
+        texture, if any, is kept and tinted), for colours drawn per episode."""
         cid = self.client
         for k in ([link] if link is not None else range(-1, p.getNumJoints(body, physicsClientId=cid))):
-            p.changeVisualShape(body, k, rgbaColor=list(rgba), physicsClientId=cid)
+            p.changeVisualShape(body, k, rgbaColor=list(color), physicsClientId=cid)
 
     def joints_by_name(self, body: int) -> dict[str, int]:
         cid = self.client

@@ -27,7 +27,7 @@ def table(scene):
     return spawn(scene, "table", {"size": [1.2, 1.2], "height": 0.4}, position=(0.6, 0.0, 0.0))
 
 
-@pytest.mark.parametrize("kind", [k for k in known_kinds() if k != "table"])
+@pytest.mark.parametrize("kind", [k for k in known_kinds() if k != "table" and k not in known_kinds("marker")])
 def test_every_kind_spawns_and_settles_on_a_table(scene, table, kind):
     from flywheel.sim.objects import spawn
     obj = spawn(scene, kind, {}, position=(0.6, 0.0, table.top_z()), yaw=0.4)
@@ -47,6 +47,35 @@ def test_every_kind_spawns_and_settles_on_a_table(scene, table, kind):
         assert obj.name and obj.noun in obj.name
     finally:
         obj.remove()
+
+
+def test_regions_and_markers_are_seen_but_never_touched(scene, table):
+    from flywheel.sim.objects import spawn
+    region = spawn(scene, "region", {"size": [0.2, 0.2], "color": "blue"}, position=(0.3, 0.4, table.top_z()))
+    marker = spawn(scene, "marker", {"radius": 0.03}, position=(0.3, 0.4, 0.6))
+    cube = spawn(scene, "box", {"size": 0.04}, position=(0.3, 0.4, 0.58))  # inside the marker, above the region
+    scene.step(240)
+    assert abs(cube.pose()[0][2] - 0.4) < 0.002, "fell through the marker onto the table, through the region"
+    assert np.allclose(marker.aabb()[0], [0.27, 0.37, 0.57]) and marker.top_z() == pytest.approx(0.63)
+    lo, hi = region.aabb()
+    assert np.allclose(lo, [0.2, 0.3, 0.4]) and np.allclose(hi, [0.4, 0.5, 0.401])
+    assert (region.name, marker.name) == ("blue area", "green marker")
+    for o in (region, marker, cube):
+        o.remove()
+
+
+def test_colour_mass_and_friction_change_per_episode_without_a_new_body(scene):
+    from flywheel.sim.objects import spawn
+    cube = spawn(scene, "box", {"size": 0.04, "color": "red"}, position=(-3.0, 3.0, 0.0))
+    body = cube.body
+    cube.set_color("yellow")
+    assert (cube.name, cube.color_name, cube.params["color"], cube.body) == ("yellow cube", "yellow", "yellow", body)
+    cube.set_mass(0.3)
+    cube.set_friction(0.7)
+    assert scene.dynamics_of(body)[:2] == (0.3, 0.7)
+    with pytest.raises(ObjectSpecError, match="params.color: unknown colour 'mauve'"):
+        cube.set_color("mauve")
+    cube.remove()
 
 
 def test_names_and_colours_for_instructions(scene):

@@ -153,4 +153,22 @@ def _wall(scene, params, rgba, position, orientation) -> Built:
     return Built(body, base, size, {"top": np.array([0.0, 0.0, size[2]])})
 
 
-_FIXTURES = {"table": _table, "shelf": _shelf, "bin": _bin, "wall": _wall}
+def _region(scene, params, rgba, position, orientation) -> Built:
+    (sx, sy), thickness = params["size"], 0.001
+    body = scene.box([sx / 2, sy / 2, thickness / 2], PARKED, mass=0.0, color=rgba, collide=False)
+    base = np.array([0.0, 0.0, thickness / 2])
+    place(scene, body, base, position, orientation)
+    return Built(body, base, np.array([sx, sy, thickness]), {"top": np.array([0.0, 0.0, thickness]),
+                                                             "center": base.copy()})
+
+
+def _marker(scene, params, rgba, position, orientation) -> Built:
+    """A marker's spawn frame is its centre (it marks a point, it does not rest on anything)."""
+    r = params["radius"]
+    body = scene.sphere(r, PARKED, color=rgba)
+    place(scene, body, np.zeros(3), position, orientation)
+    return Built(body, np.zeros(3), np.full(3, 2 * r), {"center": np.zeros(3), "top": np.array([0.0, 0.0, r])})
+
+
+_FIXTURES = {"table": _table, "shelf": _shelf, "bin": _bin, "wall": _wall, "platform": _wall, "region": _region,
+             "marker": _marker}

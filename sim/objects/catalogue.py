@@ -21,7 +21,7 @@ RANDOM_URDF_COUNT = 1000  # pybullet_data/random_urdfs/000 .. 999
 @dataclass(frozen=True)
 class ObjectKind:
     name: str
-    category: str  # object (movable, graspable) | container | fixture | articulated
+    category: str  # object (movable, graspable) | container | fixture | articulated | marker (visual only)
     source: str  # primitive | pybullet_data | fixture | articulated
     noun: str  # what an instruction calls it ("cube", "drawer"); `display_noun` may refine it from the parameters
     params: Mapping[str, Param]
@@ -110,6 +110,16 @@ _KINDS = [
     ObjectKind("wall", "fixture", "fixture", "wall",
                {"size": Param("vec", [0.02, 0.5, 0.3], 0.005, 5.0, n=3), "color": _color("white"),
                 "friction": FRICTION}, "a static slab (a wall, a barrier, an obstacle)"),
+    ObjectKind("platform", "fixture", "fixture", "platform",
+               {"size": Param("vec", [0.12, 0.12, 0.04], 0.005, 5.0, n=3), "color": _color("gray"),
+                "friction": FRICTION}, "a static block to put things on (a raised target, a step)"),
+    # ---- visual only: goals drawn in the scene, no collision, no mass ------------------------------------
+    ObjectKind("region", "marker", "fixture", "area",
+               {"size": Param("vec", [0.12, 0.12], 0.01, 3.0, n=2, doc="x y extents, m"), "color": _color("green")},
+               "a flat coloured patch on the surface (push or place into it); nothing collides with it"),
+    ObjectKind("marker", "marker", "fixture", "marker",
+               {"radius": Param("float", 0.02, 0.002, 0.5), "color": Param("color", [0.1, 0.8, 0.1, 0.6])},
+               "a translucent sphere marking a point (a goal); nothing collides with it"),
 ]
 
 KINDS: dict[str, ObjectKind] = {k.name: k for k in _KINDS}
@@ -168,7 +178,7 @@ def describe(kind: str, params: Mapping) -> str:
     """"red cube", "drawer": the human-readable name an instruction slot gets."""
     _, color = color_of(kind, params)
     noun = display_noun(kind, params)
-    return f"{color} {noun}" if color and object_kind(kind).category in ("object", "container") else noun
+    return f"{color} {noun}" if color and object_kind(kind).category in ("object", "container", "marker") else noun
 
 
 def _load_articulated() -> None:

@@ -60,18 +60,21 @@ class SceneObject:
         pos, orn = self.pose()
         return pos + tf.quat_rotate(orn, self.points[name])
 
-    def center(self) -> np.ndarray:
-        """World centre of the object's box (its middle, whatever its orientation)."""
-        pos, orn = self.pose()
-        return pos + tf.quat_rotate(orn, np.array([0.0, 0.0, self.size[2] / 2]))
-
     def aabb(self) -> tuple[np.ndarray, np.ndarray]:
+        """World axis-aligned box (min, max): from the collision shapes, or for visual-only markers from `size`."""
+        if self.category == "marker":  # no collision shape for PyBullet to measure
+            pos, orn = self.pose()
+            bottom = -0.5 if self.kind == "marker" else 0.0  # a marker's spawn frame is its centre
+            corners = np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (bottom, bottom + 1.0)])
+            corners *= self.size
+            world = np.array([pos + tf.quat_rotate(orn, c) for c in corners])
+            return world.min(axis=0), world.max(axis=0)
         lo, hi = self.scene.aabb(self.body)
         return np.asarray(lo), np.asarray(hi)
 
     def top_z(self) -> float:
         """Height of the highest point now (a table's surface, the top of a stack)."""
-        if "top" in self.points and self.category in ("fixture", "container"):
+        if "top" in self.points and self.category in ("fixture", "container", "marker"):
             return float(self.point("top")[2])  # exact for box furniture, unlike the AABB's collision margin
         return float(self.aabb()[1][2])
 
@@ -82,6 +85,28 @@ class SceneObject:
     def velocity(self) -> tuple[np.ndarray, np.ndarray]:
         lin, ang = self.scene.body_velocity(self.body)
         return np.asarray(lin), np.asarray(ang)
+
+    def center(self) -> np.ndarray:
+        """World centre of the object's box (its middle, whatever its orientation)."""
+        pos, orn = self.pose()
+        return pos + tf.quat_rotate(orn, np.array([0.0, 0.0, self.size[2] / 2]))
+
+    # ---- per-episode randomisation without a new body -----------------------------------------------
+    def set_color(self, color) -> None:
+        """Repaint (a name or an RGBA); `color_name` and `name` follow, for the episode's instruction."""
+        full = validate_object(self.kind, {**self.params, "color": color})
+        rgba, self.color_name = color_of(self.kind, full)
+        self.params = full
+        self.name = describe(self.kind, full)
+        if rgba is not None:
+            self.scene.set_color(self.body, rgba)
+
+    def set_mass(self, mass: float) -> None:
+        """Through `Scene.change_dynamics`, so the env's `restore_dynamics` puts it back for the next episode."""
+        self.scene.change_dynamics(self.body, -1, mass=float(mass))
+
+    def set_friction(self, friction: float) -> None:
+        self.scene.change_dynamics(self.body, -1, lateralFriction=float(friction))
 
     # ---- articulated fixtures (None/0 for the others) ---------------------------------------------
     def _joint(self):

@@ -51,14 +51,16 @@ def test_closed_is_0_driven_open_is_1_and_the_handle_moves_the_open_way(scene, k
         obj.remove()
 
 
-def test_handles_face_the_robot_at_yaw_0(scene):
-    from flywheel.sim.objects import spawn
-    drawer = spawn(scene, "drawer", {}, position=(0.8, 0.0, 0.0))
-    pos, orn = drawer.handle_pose()
-    assert pos[0] < 0.8 - 0.15 and abs(pos[1]) < 1e-6
-    assert np.allclose(drawer.open_direction(), [-1.0, 0.0, 0.0])
+@pytest.mark.parametrize("handle, approach", [("fin", [0.0, 0.0, 1.0]), ("bar", [-1.0, 0.0, 0.0])])
+def test_handles_face_the_robot_at_yaw_0(scene, handle, approach):
     from flywheel.sim import transforms as tf
-    assert np.allclose(tf.quat_rotate(np.asarray(orn), np.array([1.0, 0.0, 0.0])), [-1.0, 0.0, 0.0])
+    from flywheel.sim.objects import spawn
+    drawer = spawn(scene, "drawer", {"handle": handle}, position=(0.8, 0.0, 0.0))
+    pos, orn = drawer.handle_pose()
+    assert pos[0] < 0.8 - 0.15 - 0.02 and abs(pos[1]) < 1e-9
+    assert np.allclose(drawer.open_direction(), [-1.0, 0.0, 0.0])
+    assert np.allclose(drawer.handle_approach(), approach)
+    assert np.allclose(tf.quat_rotate(np.asarray(orn), np.array([1.0, 0.0, 0.0])), [1.0, 0.0, 0.0])
     drawer.remove()
 
 
@@ -112,3 +114,36 @@ def test_generated_urdfs_are_deterministic_and_cached(private_cache):
     wider = validate_object("drawer", {"size": [0.3, 0.5, 0.16]})
     assert urdf_path("drawer", wider) != urdf_path("drawer", validate_object("drawer", {}))
     assert sorted(p.suffix for p in private_cache.iterdir()) == [".urdf"] * (len(ARTICULATED) + 1), "no temp files left"
+
+
+def test_a_panda_pinches_the_drawer_fin_from_above_and_pulls_it_open():
+    """What a skill reads (handle_pose, handle_approach, open_direction) is enough to open the drawer."""
+    from flywheel import robots
+    from flywheel.sim import transforms as tf
+    from flywheel.sim.objects import spawn
+    from flywheel.sim.robot import Robot
+    from flywheel.sim.scene import Scene
+    scene = Scene()
+    try:
+        robot, hand = Robot(scene, robots.get("panda")), "right_hand"
+        table = spawn(scene, "table", {"height": 0.21, "size": [0.6, 0.8]}, position=(0.6, 0.0, 0.0))
+        drawer = spawn(scene, "drawer", {}, position=(0.75, 0.0, table.top_z()), yaw=0.2)
+        grip, frame = drawer.handle_pose()
+        _, down = robot.ee_world_pose(hand)  # fingers close along the hand's y: turn it onto the handle's y
+        orn = tf.quat_mul(tf.euler_to_quat(np.array([0.0, 0.0, tf.quat_to_euler(frame)[2]])), down)
+
+        def go(target, opening, steps):
+            for _ in range(steps):
+                q_target = robot.ik_step(robot.joint_state()[0], hand, target, orn)
+                robot.set_gripper(q_target, hand, opening)
+                robot.apply_joint_targets(q_target)
+                scene.step(4)
+        go(grip + 0.08 * drawer.handle_approach(), 1.0, 100)
+        go(grip, 1.0, 60)
+        go(grip, 0.0, 30)
+        assert 0.002 < robot.gripper_opening(robot.joint_state()[0], hand) < 0.5, "the fin is between the fingers"
+        for _ in range(40):
+            go(drawer.handle_pose()[0] + 0.02 * drawer.open_direction(), 0.0, 3)
+        assert drawer.joint_fraction() > 0.9
+    finally:
+        scene.close()

@@ -40,7 +40,7 @@ class Articulation:
     closed: float  # joint position at fraction 0
     opened: float  # joint position at fraction 1
     handle: np.ndarray  # handle point in the moving link's frame
-    handle_out: np.ndarray  # unit vector, moving link frame: from the fixture towards the hand
+    handle_out: np.ndarray  # unit vector, moving link frame: from the handle towards where the hand comes from
     rest_force: float  # friction (velocity motor) or, with spring True, the spring's force
     spring: bool = False
     press_fraction: float = 0.5
@@ -74,10 +74,13 @@ class Articulation:
         return np.asarray(pos, dtype=np.float64), np.asarray(orn, dtype=np.float64)
 
     def handle_pose(self, scene, body: int) -> tuple[np.ndarray, np.ndarray]:
-        """Handle position, and an orientation whose x axis is `handle_out` in the world (z stays as up as it can)."""
+        """Handle position, and the moving part's orientation (x into the fixture, y across a fin: the pinch axis)."""
         pos, orn = self._link_frame(scene, body)
-        out = tf.quat_rotate(orn, self.handle_out)
-        return pos + tf.quat_rotate(orn, self.handle), _frame_with_x(out)
+        return pos + tf.quat_rotate(orn, self.handle), orn
+
+    def approach(self, scene, body: int) -> np.ndarray:
+        """World unit vector from the handle towards where the hand comes from (up for fins, out for bars)."""
+        return tf.quat_rotate(self._link_frame(scene, body)[1], self.handle_out)
 
     def point(self, scene, body: int, name: str) -> np.ndarray:
         pos, orn = self._link_frame(scene, body)
@@ -92,34 +95,6 @@ class Articulation:
         lever = tf.quat_rotate(orn, self.handle)  # hinge (the link origin) to handle
         d = np.cross(axis, lever)
         return d / np.linalg.norm(d)
-
-
-def _frame_with_x(x: np.ndarray) -> np.ndarray:
-    """A quaternion whose x axis is `x`, z as close to world up as possible."""
-    x = x / np.linalg.norm(x)
-    up = np.array([0.0, 0.0, 1.0]) if abs(x[2]) < 0.95 else np.array([1.0, 0.0, 0.0])
-    y = np.cross(up, x)
-    y /= np.linalg.norm(y)
-    z = np.cross(x, y)
-    m = np.column_stack([x, y, z])
-    return _matrix_to_quat(m)
-
-
-def _matrix_to_quat(m: np.ndarray) -> np.ndarray:
-    t = np.trace(m)
-    if t > 0:
-        s = np.sqrt(t + 1.0) * 2
-        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s]
-    else:
-        i = int(np.argmax(np.diag(m)))
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = np.sqrt(1.0 + m[i, i] - m[j, j] - m[k, k]) * 2
-        q = [0.0, 0.0, 0.0, (m[k, j] - m[j, k]) / s]
-        q[i] = 0.25 * s
-        q[j] = (m[j, i] + m[i, j]) / s
-        q[k] = (m[k, i] + m[i, k]) / s
-    q = np.array(q)
-    return q / np.linalg.norm(q)
 
 
 # ---- the models -----------------------------------------------------------------------------------------------
@@ -137,6 +112,24 @@ def _walls(d: float, w: float, h: float, t: float, rgba, front: bool, z0: float 
     return shapes
 
 
+FIN = (0.07, 0.012, 0.03)  # a fin handle: protrusion x, thickness y, height z (m)
+
+
+def _handle(style: str, face_x: float, y: float, z: float, vertical_bar: bool):
+    """(shapes, grip point, approach direction) of a handle on a face at `face_x` looking towards -x.
+
+    ``fin``: a plate standing out of the face, thin across y, pinched from above by a top-down gripper (whose palm
+    stays clear of the face: the grip point is 4.5 cm out). ``bar``: a bar on two posts 3 cm in front of the face,
+    horizontal (drawers) or vertical (doors), grasped from the front."""
+    if style == "fin":
+        return [_box(FIN, (face_x - FIN[0] / 2, y, z), HANDLE_RGBA)], (face_x - 0.045, y, z), (0.0, 0.0, 1.0)
+    bar, post = (0.012, 0.012, 0.1) if vertical_bar else (0.012, 0.1, 0.012), (0.024, 0.012, 0.012)
+    ends = [(0.0, 0.0, -0.044), (0.0, 0.0, 0.044)] if vertical_bar else [(0.0, -0.044, 0.0), (0.0, 0.044, 0.0)]
+    shapes = [_box(bar, (face_x - 0.03, y, z), HANDLE_RGBA)]
+    shapes += [_box(post, (face_x - 0.012, y + dy, z + dz), HANDLE_RGBA) for _, dy, dz in ends]
+    return shapes, (face_x - 0.03, y, z), (-1.0, 0.0, 0.0)
+
+
 def _drawer(p: dict, rgba) -> tuple[Model, dict]:
     (d, w, h), t, travel = p["size"], p["wall"], p["travel"]
     cabinet = _walls(d, w, h, t, rgba, front=False) + [_box((d, w, t), (0, 0, h - t / 2), rgba)]  # + a top
@@ -146,14 +139,11 @@ def _drawer(p: dict, rgba) -> tuple[Model, dict]:
     inner = _walls(dd - t, dw, dh, t, rgba, front=False, z0=z0)
     inner = [Shape(s.geometry, s.size, (s.xyz[0] + x0 + t / 2, s.xyz[1], s.xyz[2]), s.rgba) for s in inner]
     front = _box((t, w - 2 * GAP, h - 2 * GAP), (-(d - t) / 2, 0, h / 2), rgba)
-    handle_x, handle_z = -d / 2 - 0.03, h / 2
-    handle = [_box((0.012, 0.1, 0.012), (handle_x, 0, handle_z), HANDLE_RGBA),
-              _box((0.024, 0.012, 0.012), (-d / 2 - 0.012, -0.044, handle_z), HANDLE_RGBA),
-              _box((0.024, 0.012, 0.012), (-d / 2 - 0.012, 0.044, handle_z), HANDLE_RGBA)]
+    handle, grip, out = _handle(p["handle"], -d / 2, 0.0, h - 0.025, vertical_bar=False)
     model = Model("drawer", (Link("cabinet", tuple(cabinet)), Link("drawer", tuple(inner + [front] + handle), 0.5)),
                   (Joint("drawer_slide", "prismatic", "cabinet", "drawer", (0, 0, 0), (-1, 0, 0), 0.0, travel),))
-    meta = dict(moving="drawer", joint="drawer_slide", closed=0.0, opened=travel, handle=(handle_x, 0, handle_z),
-                handle_out=(-1, 0, 0), link_points={"inside": (x0 + t / 2, 0, z0 + t)})
+    meta = dict(moving="drawer", joint="drawer_slide", closed=0.0, opened=travel, handle=grip, handle_out=out,
+                link_points={"inside": (x0 + t / 2, 0, z0 + t)})
     return model, meta
 
 
@@ -161,11 +151,17 @@ def _lidded_box(p: dict, rgba) -> tuple[Model, dict]:
     (d, w, h), t = p["size"], p["wall"]
     base = _walls(d, w, h, t, rgba, front=True)
     # lid frame on the hinge: the back (+x) top edge; the lid lies along -x and lifts when the joint turns about +y
-    lid = [_box((d, w, t), (-d / 2, 0, t / 2 + GAP), rgba), _box((0.02, 0.05, t), (-d - 0.01, 0, t / 2 + GAP), HANDLE_RGBA)]
+    lid = [_box((d, w, t), (-d / 2, 0, t / 2 + GAP), rgba)]
+    if p["handle"] == "fin":  # a plate standing on the lid by its front edge, pinched from above
+        lid.append(_box((0.04, 0.012, 0.03), (-d + 0.03, 0, t + GAP + 0.015), HANDLE_RGBA))
+        grip, out = (-d + 0.03, 0.0, t + GAP + 0.015), (0.0, 0.0, 1.0)
+    else:  # a tab sticking out of the front edge
+        lid.append(_box((0.03, 0.05, t), (-d - 0.015, 0, t / 2 + GAP), HANDLE_RGBA))
+        grip, out = (-d - 0.015, 0.0, t / 2 + GAP), (-1.0, 0.0, 0.0)
     model = Model("lidded_box", (Link("box", tuple(base)), Link("lid", tuple(lid), 0.2)),
                   (Joint("lid_hinge", "revolute", "box", "lid", (d / 2, 0, h), (0, 1, 0), 0.0, p["open_angle"]),))
-    meta = dict(moving="lid", joint="lid_hinge", closed=0.0, opened=p["open_angle"], handle=(-d - 0.01, 0, t / 2 + GAP),
-                handle_out=(-1, 0, 0), points={"inside": (0, 0, t), "top": (0, 0, h + t)})
+    meta = dict(moving="lid", joint="lid_hinge", closed=0.0, opened=p["open_angle"], handle=grip, handle_out=out,
+                points={"inside": (0, 0, t), "top": (0, 0, h + t)})
     return model, meta
 
 
@@ -175,15 +171,11 @@ def _door(p: dict, rgba) -> tuple[Model, dict]:
              _box((t, post, h + post), (0, w / 2 + GAP + post / 2, (h + post) / 2), HANDLE_RGBA),
              _box((t, w + 2 * GAP, post), (0, 0, h + post / 2 + GAP), HANDLE_RGBA)]
     # panel frame on the hinge (the +y edge); it swings towards -x when the joint turns about -z
-    hx, hy, hz = -t / 2 - 0.03, -w + 0.05, h / 2
-    panel = [_box((t, w, h - GAP), (0, -w / 2, h / 2 + GAP), rgba),
-             _box((0.012, 0.012, 0.1), (hx, hy, hz), HANDLE_RGBA),
-             _box((0.024, 0.012, 0.012), (-t / 2 - 0.012, hy, hz - 0.044), HANDLE_RGBA),
-             _box((0.024, 0.012, 0.012), (-t / 2 - 0.012, hy, hz + 0.044), HANDLE_RGBA)]
+    handle, grip, out = _handle(p["handle"], -t / 2, -w + 0.05, h / 2, vertical_bar=True)
+    panel = [_box((t, w, h - GAP), (0, -w / 2, h / 2 + GAP), rgba), *handle]
     model = Model("door", (Link("frame", tuple(frame)), Link("panel", tuple(panel), 2.0)),
                   (Joint("door_hinge", "revolute", "frame", "panel", (0, w / 2, 0), (0, 0, -1), 0.0, p["open_angle"]),))
-    meta = dict(moving="panel", joint="door_hinge", closed=0.0, opened=p["open_angle"], handle=(hx, hy, hz),
-                handle_out=(-1, 0, 0))
+    meta = dict(moving="panel", joint="door_hinge", closed=0.0, opened=p["open_angle"], handle=grip, handle_out=out)
     return model, meta
 
 
@@ -205,29 +197,31 @@ def _slider(p: dict, rgba) -> tuple[Model, dict]:
     k = [_box(knob, (0, 0, knob[2] / 2 + GAP), rgba)]
     model = Model("slider", (Link("rail", tuple(rail)), Link("knob", tuple(k), 0.05)),
                   (Joint("slide", "prismatic", "rail", "knob", (0, -travel / 2, rz), (0, 1, 0), 0.0, travel),))
-    meta = dict(moving="knob", joint="slide", closed=0.0, opened=travel, handle=(0, 0, knob[2] + GAP),
-                handle_out=(0, 0, 1))
+    meta = dict(moving="knob", joint="slide", closed=0.0, opened=travel, handle=(0, 0, knob[2] / 2 + GAP),
+                handle_out=(0, 0, 1))  # the knob's middle: pinched from above (or pushed along y)
     return model, meta
 
 
 _MODELS = {"drawer": _drawer, "lidded_box": _lidded_box, "door": _door, "button": _button, "slider": _slider}
 
 _FRICTION = Param("float", 1.0, 0.0, 100.0, doc="joint friction, N (or N m): what holds it where it is left")
+HANDLE = Param("str", "fin", choices=("fin", "bar"), doc="fin: pinched from above; bar: grasped from the front")
 for _kind in [
     ObjectKind("drawer", "articulated", "articulated", "drawer",
                {"size": Param("vec", [0.3, 0.35, 0.16], 0.08, 1.5, n=3, doc="cabinet depth x, width y, height z, m"),
                 "travel": Param("float", 0.18, 0.02, 1.0, doc="how far the drawer slides out, m"),
-                "wall": Param("float", 0.01, 0.004, 0.05), "color": Param("color", "wood"), "friction": _FRICTION},
+                "wall": Param("float", 0.01, 0.004, 0.05), "color": Param("color", "wood"), "friction": _FRICTION,
+                "handle": HANDLE},
                "a cabinet with a drawer that slides out towards -x"),
     ObjectKind("lidded_box", "articulated", "articulated", "box",
                {"size": Param("vec", [0.2, 0.25, 0.1], 0.05, 1.0, n=3), "wall": Param("float", 0.01, 0.004, 0.05),
                 "open_angle": Param("float", 1.9, 0.3, 3.0, doc="rad"), "color": Param("color", "brown"),
-                "friction": Param("float", 0.2, 0.0, 50.0)},
+                "friction": Param("float", 0.2, 0.0, 50.0), "handle": HANDLE},
                "a box with a lid hinged along its back top edge"),
     ObjectKind("door", "articulated", "articulated", "door",
                {"size": Param("vec", [0.03, 0.35, 0.45], 0.01, 3.0, n=3, doc="thickness x, width y, height z, m"),
                 "open_angle": Param("float", 1.57, 0.3, 2.5, doc="rad"), "color": Param("color", "white"),
-                "friction": _FRICTION},
+                "friction": _FRICTION, "handle": HANDLE},
                "a door in a frame, hinged on its +y edge, opening towards -x"),
     ObjectKind("button", "articulated", "articulated", "button",
                {"base_size": Param("vec", [0.08, 0.08, 0.03], 0.02, 0.5, n=3), "radius": Param("float", 0.02, 0.005, 0.2),

@@ -134,9 +134,14 @@ class SceneObject:
         return self.joint_fraction() >= self._joint().press_fraction
 
     def handle_pose(self) -> tuple[np.ndarray, np.ndarray]:
-        """World pose of the handle (the button's press point): where a hand grasps or pushes. Its x axis points
-        away from the fixture (towards the hand that pulls); `open_direction` says where it moves when opening."""
+        """World pose of the handle (the button's press point): where a hand grasps or pushes; the orientation is
+        the moving part's (x into the fixture, y across a fin handle: the axis to pinch it along, z up when closed)."""
         return self._joint().handle_pose(self.scene, self.body)
+
+    def handle_approach(self) -> np.ndarray:
+        """World unit vector from the handle towards where a hand comes from: up for fins, buttons and knobs,
+        out of the face for bar handles."""
+        return self._joint().approach(self.scene, self.body)
 
     def open_direction(self) -> np.ndarray:
         """World unit vector the handle moves along when the joint opens, at the current joint position."""

@@ -9,8 +9,8 @@ time, so a seed gives the same path on any machine at any load.
 Collisions are checked through the `Scene` (`JointSpaceChecker`): the planned joints are teleported and PyBullet's
 closest-point query is asked about the links they move (and any body the hand holds) against the obstacles; the world
 is saved before and restored after, and closest-point queries leave the solver's contact caches alone, so planning
-changes no episode. Self-collision is not checked (arms whose own links can meet on the path must be given a goal
-the IK found reachable, as the experts do).
+changes no episode. Self-collision is checked on request (``self_collision=True``: every pair with a moving link,
+except pairs already touching at the start).
 
 OMPL (PyPI ``ompl`` 2.0.1) installs and plans here, but its random numbers are seeded process-wide (``RNG.setSeed``,
 which warns that seeding after the first planner is not deterministic) and its ``solve`` is bounded by seconds; both
@@ -188,7 +188,7 @@ class JointSpaceChecker:
     Use inside ``with checker.session():`` which saves the world and restores it afterwards."""
 
     def __init__(self, scene, body: int, joints: Sequence[int], obstacles: Sequence[int], margin: float = 0.01,
-                 attached: Sequence[tuple[int, int]] = ()):
+                 attached: Sequence[tuple[int, int]] = (), self_collision: bool = False):
         self.scene, self.body, self.joints = scene, body, list(joints)
         self.obstacles, self.margin = [o for o in obstacles if o != body], margin
         self.attached = list(attached)  # (held body, link of `body` holding it)
@@ -202,6 +202,8 @@ class JointSpaceChecker:
                 link = parents[link]
             return False
         self.links = [k for k in range(len(parents)) if moves(k)]
+        self.self_collision = self_collision
+        self._self_pairs: list[tuple[int, int]] = []
         self._grip: list[tuple[int, int, np.ndarray, np.ndarray]] = []
 
     @contextlib.contextmanager
@@ -215,10 +217,20 @@ class JointSpaceChecker:
                 bp, bo = (np.asarray(v, dtype=np.float64) for v in scene.body_pose(held))
                 inv = tf.quat_conj(lo)
                 self._grip.append((held, link, tf.quat_rotate(inv, bp - lp), tf.quat_mul(inv, bo)))
+            if self.self_collision:
+                self._self_pairs = self._pairs_free_now()
             yield self
         finally:
             scene.restore_state(state)
             scene.remove_state(state)
+
+    def _pairs_free_now(self) -> list[tuple[int, int]]:
+        """Self-collision pairs to watch: a link the planned joints move against any other link, except pairs
+        already within the margin now (neighbours, links welded together: MoveIt's "allowed collisions" idea)."""
+        moving, scene, body = set(self.links), self.scene, self.body
+        links = [-1, *range(scene.num_links(body))]
+        return [(a, b) for i, a in enumerate(links) for b in links[i + 1:]
+                if (a in moving or b in moving) and not scene.near(body, body, self.margin, a, b)]
 
     def __call__(self, q: np.ndarray) -> bool:
         scene, body = self.scene, self.body
@@ -226,6 +238,9 @@ class JointSpaceChecker:
         for held, link, rel_pos, rel_orn in self._grip:
             lp, lo = (np.asarray(v, dtype=np.float64) for v in scene.link_pose(body, link))
             scene.set_body_pose(held, (lp + tf.quat_rotate(lo, rel_pos)).tolist(), tf.quat_mul(lo, rel_orn).tolist())
+        for a, b in self._self_pairs:
+            if scene.near(body, body, self.margin, a, b):
+                return False
         for obstacle in self.obstacles:
             if scene.near(body, obstacle, self.margin):  # something of the body is close: which links?
                 if any(scene.near(body, obstacle, self.margin, link) for link in self.links):
@@ -238,12 +253,13 @@ class JointSpaceChecker:
 
 def plan_joint_path(scene, robot, q_start: Sequence[float], q_goal: Sequence[float], obstacles: Sequence[int],
                     rng: np.random.Generator, hand: str | None = None, dofs: Sequence[int] | None = None,
-                    margin: float = 0.01, attached: Sequence[int] = (),
+                    margin: float = 0.01, attached: Sequence[int] = (), self_collision: bool = False,
                     settings: PlannerSettings = PlannerSettings()) -> Plan:
     """A collision-free joint path for a `flywheel.sim.robot.Robot` from `q_start` to `q_goal` (full joint vectors).
 
     Only the dofs of `hand`'s arm (`robot.ik_dofs(hand)`), or `dofs`, move; the others keep their `q_start` values.
-    `attached`: bodies the hand holds (they move with its link and must miss the obstacles too). The path's
+    `attached`: bodies the hand holds (they move with its link and must miss the obstacles too). `self_collision`:
+    also keep the moving links off the robot's other links (a humanoid's arm across its torso; slower). The path's
     waypoints are full joint vectors; pass them through `interpolate` for a controller."""
     q_start, q_goal = np.asarray(q_start, dtype=np.float64), np.asarray(q_goal, dtype=np.float64)
     if dofs is None:
@@ -257,7 +273,7 @@ def plan_joint_path(scene, robot, q_start: Sequence[float], q_goal: Sequence[flo
     if attached:
         link = robot.ee_links[robot.ee_names.index(hand if hand is not None else robot.hands[0])]
     checker = JointSpaceChecker(scene, robot.body, _single_dof_joints(robot, dofs), obstacles, margin,
-                                [(b, link) for b in attached])
+                                [(b, link) for b in attached], self_collision)
     with checker.session():
         plan = rrt_connect(q_start[dofs], q_goal[dofs], robot.lower[dofs], robot.upper[dofs], checker, rng, settings)
     if plan.path is not None:

@@ -232,13 +232,15 @@ class Scene:
             position = self.link_pose(body, link)[0]
         p.applyExternalForce(body, link, list(force), list(position), p.WORLD_FRAME, physicsClientId=cid)
 
-    def near(self, body: int, other: int, margin: float = 0.0, link: int | None = None) -> bool:
-        """Whether `body` (or one link of it) is within `margin` of `other`, from the current poses. Computed on
-        the spot (getClosestPoints): the physics' contact caches are left alone, so checks change no episode."""
-        cid = self.client
-        if link is None:
-            return bool(p.getClosestPoints(body, other, margin, physicsClientId=cid))
-        return bool(p.getClosestPoints(body, other, margin, linkIndexA=link, physicsClientId=cid))
+    def near(self, body: int, other: int, margin: float = 0.0, link: int | None = None,
+             other_link: int | None = None) -> bool:
+        """Whether `body` (or one link of it) is within `margin` of `other` (or one link of it; `other` may be
+        `body` itself), from the current poses. Computed on the spot (getClosestPoints): the physics' contact
+        caches are left alone, so checks change no episode."""
+        links = {} if link is None else {"linkIndexA": link}
+        if other_link is not None:
+            links["linkIndexB"] = other_link
+        return bool(p.getClosestPoints(body, other, margin, physicsClientId=self.client, **links))
 
     # ---- saved states ------------------------------------------------------------------------------------
     def save_state(self) -> int:

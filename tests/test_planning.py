@@ -141,3 +141,17 @@ def test_plan_to_a_hand_pose_behind_the_wall(panda):
     robot.reset(qa)
     far = plan_to_pose(scene, robot, "right_hand", [3.0, 0.0, 0.3], None, [wall.body], np.random.default_rng(0))
     assert not far.ok and far.reason.startswith("no joint configuration reaches the target pose")
+
+
+def test_self_collision_is_checked_on_request(panda):
+    from flywheel.sim.planning import JointSpaceChecker
+    scene, robot, qa, qb, wall, cube = panda
+    robot.reset(robot.home_q)
+    dofs = robot.ik_dofs("right_hand")
+    joints = [robot.joints[d].index for d in dofs]
+    folded = np.array([0.81, -0.84, -2.72, -3.09, 1.86, 3.48, 0.63])  # the wrist and hand down on the base
+    with JointSpaceChecker(scene, robot.body, joints, [], self_collision=True).session() as free:
+        assert free(robot.home_q[dofs]), "neighbours touching at the start are allowed"
+        assert not free(folded)
+    with JointSpaceChecker(scene, robot.body, joints, []).session() as free:
+        assert free(folded), "off by default"

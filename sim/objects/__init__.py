@@ -5,10 +5,12 @@ Catalogue (``known_kinds()``; each kind's parameters, defaults and ranges in `ca
 - primitives: ``box`` (size: 3 extents or one number for a cube), ``cylinder`` (radius, height), ``sphere`` (radius);
 - shipped with pybullet_data, scaled to fit a hand: ``lego``, ``duck``, ``jenga``, ``mug``, ``domino``, ``teddy``,
   ``stick``, ``random_object`` (index 0..999 of the procedural random_urdfs), ``tray`` (a container);
-- fixtures from boxes: ``table``, ``shelf``, ``bin`` (walls; movable when given a mass), ``wall``;
+- fixtures from boxes: ``table``, ``shelf``, ``bin`` (walls; movable when given a mass), ``wall``, ``platform``;
+- visual only (nothing collides): ``region`` (a flat patch: "push it into the blue area"), ``marker`` (a sphere);
 - articulated fixtures, generated URDFs cached by parameter hash (`urdf_gen`): ``drawer`` (a cabinet with a
   prismatic drawer), ``lidded_box`` (revolute lid), ``door`` (revolute), ``button`` (prismatic, spring return by a
-  weak motor), ``slider`` (prismatic knob on a rail).
+  weak motor), ``slider`` (prismatic knob on a rail). Handles are ``fin`` (a plate a top-down gripper pinches; the
+  default) or ``bar``.
 
 Every kind takes ``color`` (a name from `colors.COLORS` or an RGBA list) and most take ``mass`` and ``friction``.
 
@@ -24,9 +26,14 @@ In a scene (``position`` is the footprint centre on the surface it rests on; fix
     cube = spawn(scene, "box", {"size": 0.04, "color": "red"}, position=(0.45, 0.1, table.top_z()), yaw=0.3)
     cube.name, cube.color_name, cube.noun        # "red cube", "red", "cube"
     cube.pose(), cube.center(), cube.aabb(), cube.size, cube.top_z(), cube.up()
+    cube.set_pose((x, y, z), yaw), cube.set_color("blue"), cube.set_mass(0.2)   # per episode, same body
     drawer = spawn(scene, "drawer", {}, position=(0.7, 0.0, table.top_z()))
-    drawer.joint_fraction(), drawer.handle_pose(), drawer.open_direction(), drawer.point("inside")
+    drawer.joint_fraction()                      # 0 closed .. 1 open; drawer.set_joint_fraction(0.5) at reset
+    drawer.handle_pose(), drawer.handle_approach(), drawer.open_direction()   # for grasp / pull skills
+    drawer.point("inside")                       # the drawer's floor, moving with it
     button.pressed()
+
+Motion planning around fixtures: `flywheel.sim.planning`.
 
 Only `spawn` and `SceneObject` touch the simulator (through `flywheel.sim.scene.Scene`); attributes load lazily, so
 importing this package for validation does not start PyBullet.

@@ -109,7 +109,7 @@ def _extend(tree: _Tree, target: np.ndarray, edge: Callable[[np.ndarray, np.ndar
 
 def rrt_connect(start: Sequence[float], goal: Sequence[float], lower: Sequence[float], upper: Sequence[float],
                 is_free: IsFree, rng: np.random.Generator, settings: PlannerSettings = PlannerSettings()) -> Plan:
-    """A collision-free path start -> goal in the box [lower, upper], shortcut; deterministic for a given `rng` state."""
+    """A collision-free path start -> goal in the box [lower, upper], shortcut; deterministic for an `rng` state."""
     start, goal = np.asarray(start, dtype=np.float64), np.asarray(goal, dtype=np.float64)
     lower, upper = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
     counter = _Counted(is_free)
@@ -292,7 +292,8 @@ def _single_dof_joints(robot, dofs: np.ndarray) -> list[int]:
 
 
 def solve_ik(scene, robot, hand: str, target_pos: Sequence[float], target_orn: Sequence[float] | None = None,
-             q_seed: Sequence[float] | None = None, iterations: int = 300, tolerance: float = 0.003) -> np.ndarray | None:
+             q_seed: Sequence[float] | None = None, iterations: int = 300,
+             tolerance: float = 0.003) -> np.ndarray | None:
     """A full joint vector that puts `hand`'s tool point at `target_pos` (and `target_orn`, for 6-dof arms) within
     `tolerance` m, or None. `robot.ik_step` iterated on teleported joints inside a saved state: the world, and the
     motors' targets, are as they were afterwards. Deterministic: no random restarts."""

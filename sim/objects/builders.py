@@ -15,7 +15,7 @@ import pybullet_data
 from flywheel.sim import transforms as tf
 from flywheel.sim.objects.catalogue import ObjectKind
 
-PARKED = (0.0, 0.0, -50.0)  # where a shipped model is measured before it is put in place (below the floor, no physics runs)
+PARKED = (0.0, 0.0, -50.0)  # where a model is measured before it is put in place (below the floor; no physics runs)
 
 
 @dataclass

@@ -58,7 +58,8 @@ def _shipped(scale: float, mass: float, **extra: Param) -> dict[str, Param]:
 _KINDS = [
     # ---- primitives ---------------------------------------------------------------------------------
     ObjectKind("box", "object", "primitive", "block",
-               {"size": Param("vec", [0.05, 0.05, 0.05], 0.005, 2.0, n=3, doc="full extents x y z, m; one number: a cube"),
+               {"size": Param("vec", [0.05, 0.05, 0.05], 0.005, 2.0, n=3,
+                              doc="full extents x y z, m; one number: a cube"),
                 **_movable("red", 0.1)},
                "a box; called 'cube' when its sides are equal"),
     ObjectKind("cylinder", "object", "primitive", "cylinder",

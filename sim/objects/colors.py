@@ -35,13 +35,15 @@ def parse_color(value) -> tuple[tuple[float, float, float, float], str]:
     if isinstance(value, str):
         key = ALIASES.get(value.lower(), value.lower())
         if key not in COLORS:
-            raise ColorError(f"unknown colour {value!r}; known: {', '.join(COLORS)} (or an RGBA list like [1, 0, 0, 1])")
+            raise ColorError(f"unknown colour {value!r}; known: {', '.join(COLORS)} "
+                             "(or an RGBA list like [1, 0, 0, 1])")
         return COLORS[key], key
     if isinstance(value, Sequence) and len(value) in (3, 4) and all(
             isinstance(c, (int, float)) and not isinstance(c, bool) and 0.0 <= c <= 1.0 for c in value):
         rgba = tuple(float(c) for c in value) + ((1.0,) if len(value) == 3 else ())
         return rgba, nearest_color_name(rgba)
-    raise ColorError(f"{value!r} is not a colour; give a name ({', '.join(COLORS)}) or an RGBA list of 4 numbers in [0, 1]")
+    raise ColorError(f"{value!r} is not a colour; give a name ({', '.join(COLORS)}) "
+                     "or an RGBA list of 4 numbers in [0, 1]")
 
 
 def nearest_color_name(rgba: Sequence[float]) -> str:

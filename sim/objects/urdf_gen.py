@@ -2,8 +2,9 @@
 and a cache folder keyed by a hash of that text's inputs, so the same parameters give the same file, byte for byte.
 
 Files go to ``$FLYWHEEL_CACHE_DIR/fixtures`` (else ``$XDG_CACHE_HOME/flywheel/fixtures``, else
-``~/.cache/flywheel/fixtures``; where that cannot be made, the temporary folder), never into the package. A file is written once (to a temporary name, then renamed,
-so parallel workers never read half a file) and reused afterwards. Pure Python: no PyBullet.
+``~/.cache/flywheel/fixtures``; where that cannot be made, the temporary folder), never into the package. A file is
+written once (to a temporary name, then renamed, so parallel workers never read half a file) and reused afterwards.
+Pure Python: no PyBullet.
 """
 from __future__ import annotations
 
@@ -77,7 +78,8 @@ def _inertial(link: Link) -> list[str]:
     c = [(a + b) / 2 for a, b in zip(lo, hi)]
     d = [b - a for a, b in zip(lo, hi)]
     m = link.mass
-    ixx, iyy, izz = (m * (d[1] ** 2 + d[2] ** 2) / 12, m * (d[0] ** 2 + d[2] ** 2) / 12, m * (d[0] ** 2 + d[1] ** 2) / 12)
+    ixx, iyy, izz = (m * (d[1] ** 2 + d[2] ** 2) / 12, m * (d[0] ** 2 + d[2] ** 2) / 12,
+                     m * (d[0] ** 2 + d[1] ** 2) / 12)
     return ["    <inertial>", f'      <origin xyz="{_v(c)}" rpy="0 0 0"/>', f'      <mass value="{_f(m)}"/>',
             f'      <inertia ixx="{_f(ixx)}" ixy="0" ixz="0" iyy="{_f(iyy)}" iyz="0" izz="{_f(izz)}"/>',
             "    </inertial>"]
@@ -99,7 +101,8 @@ def to_urdf(model: Model) -> str:
             origin = f'<origin xyz="{_v(s.xyz)}" rpy="0 0 0"/>'
             out += ["    <visual>", f"      {origin}", f"      <geometry>{_geometry(s)}</geometry>",
                     f'      <material name="{link.name}_{i}"><color rgba="{_v(s.rgba)}"/></material>', "    </visual>",
-                    "    <collision>", f"      {origin}", f"      <geometry>{_geometry(s)}</geometry>", "    </collision>"]
+                    "    <collision>", f"      {origin}", f"      <geometry>{_geometry(s)}</geometry>",
+                    "    </collision>"]
         out.append("  </link>")
     for j in model.joints:
         out += [f'  <joint name="{j.name}" type="{j.type}">', f'    <parent link="{j.parent}"/>',

@@ -150,3 +150,32 @@ def test_a_sample_of_the_procedural_random_urdfs_comes_to_rest_on_the_table(scen
         assert scene.near(obj.body, table.body, 0.002), f"random_urdfs/{i} does not touch the table"
         assert np.linalg.norm(obj.velocity()[0]) < 0.01, f"random_urdfs/{i} still moves"
         obj.remove()
+
+
+def test_the_catalogue_is_plain_data():
+    import json
+
+    from flywheel.sim.objects import catalogue_rows
+    rows = {r["kind"]: r for r in json.loads(json.dumps(catalogue_rows()))}
+    assert set(rows) == set(known_kinds())
+    assert rows["box"]["params"]["size"]["default"] == [0.05, 0.05, 0.05]
+    assert rows["drawer"]["params"]["handle"]["choices"] == ["fin", "bar"]
+
+
+def test_spawning_is_the_same_in_every_scene_whatever_ran_before():
+    from flywheel.sim.objects import spawn
+    from flywheel.sim.scene import Scene
+    kinds = [("duck", {}), ("mug", {"color": "blue"}), ("random_object", {"index": 5}), ("drawer", {}), ("box", {})]
+    states = []
+    for before in ([], [("tray", {}), ("lego", {}), ("door", {"size": [0.03, 0.3, 0.4]})]):
+        scene = Scene()
+        for kind, params in before:
+            spawn(scene, kind, params, position=(-1.0, -1.0, 0.0)).remove()
+        objs = [spawn(scene, kind, params, position=(0.3 * i, 0.0, 0.0), yaw=0.1 * i)
+                for i, (kind, params) in enumerate(kinds)]
+        objs[3].drive(1.0)
+        scene.step(240)
+        states.append([(o.pose()[0].tolist(), o.pose()[1].tolist(), o.velocity()[0].tolist()) for o in objs]
+                      + [objs[3].joint_fraction()])
+        scene.close()
+    assert states[0] == states[1], "bit for bit"

@@ -48,6 +48,7 @@ _LAZY = {
     "KINDS": "flywheel.sim.objects.catalogue", "ObjectKind": "flywheel.sim.objects.catalogue",
     "known_kinds": "flywheel.sim.objects.catalogue", "validate_object": "flywheel.sim.objects.catalogue",
     "describe": "flywheel.sim.objects.catalogue", "object_kind": "flywheel.sim.objects.catalogue",
+    "catalogue_rows": "flywheel.sim.objects.catalogue",
     "spawn": "flywheel.sim.objects.scene_object", "SceneObject": "flywheel.sim.objects.scene_object",
 }
 

@@ -163,6 +163,17 @@ def validate_object(kind: str, params: Mapping | None = None, where: str = "") -
     return check_params(spec.params, params, f"{where}.params" if where else "params")
 
 
+def catalogue_rows() -> list[dict]:
+    """Every kind as plain data (for `flywheel tasks show`, docs, JSON): name, category, noun, what it is, and each
+    parameter's default and range."""
+    _load_articulated()
+    return [{"kind": k.name, "category": k.category, "noun": k.noun, "doc": k.doc,
+             "params": {n: {"default": p.default, "lo": p.lo, "hi": p.hi, **({"choices": list(p.choices)}
+                                                                             if p.choices else {})}
+                        for n, p in k.params.items()}}
+            for k in KINDS.values()]
+
+
 def display_noun(kind: str, params: Mapping) -> str:
     """What an instruction calls the object: a box with equal sides is a "cube"."""
     spec = object_kind(kind)

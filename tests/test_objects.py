@@ -49,6 +49,20 @@ def test_every_kind_spawns_and_settles_on_a_table(scene, table, kind):
         obj.remove()
 
 
+@pytest.mark.parametrize("kind", ["tray", "lidded_box"])
+def test_a_cube_dropped_into_a_container_is_inside_it(scene, table, kind):
+    from flywheel.sim.objects import spawn
+    container = spawn(scene, kind, {}, position=(0.9, -0.3, table.top_z()), yaw=0.3)
+    if kind == "lidded_box":
+        container.set_joint_fraction(1.0)
+    cube = spawn(scene, "box", {"size": 0.03}, position=container.point("inside") + np.array([0.0, 0.0, 0.05]))
+    outside = spawn(scene, "box", {"size": 0.03}, position=(0.9, 0.3, table.top_z()))
+    scene.step(240)
+    assert container.contains(cube.center()) and not container.contains(outside.center())
+    for o in (container, cube, outside):
+        o.remove()
+
+
 def test_regions_and_markers_are_seen_but_never_touched(scene, table):
     from flywheel.sim.objects import spawn
     region = spawn(scene, "region", {"size": [0.2, 0.2], "color": "blue"}, position=(0.3, 0.4, table.top_z()))
@@ -91,6 +105,9 @@ def test_names_and_colours_for_instructions(scene):
     assert cube.record() == {"kind": "box", "params": {"size": [0.04] * 3, "color": "red", "mass": 0.1, "friction": 1.0},
                              "name": "red cube"}
     assert np.allclose(bin_.point("inside"), [3.5, 2.0, 0.01])
+    assert bin_.contains([3.5, 2.0, 0.05]) and bin_.contains([3.589, 2.114, 0.099])
+    assert not bin_.contains([3.5, 2.0, 0.005]) and not bin_.contains([3.5, 2.118, 0.05]), "the floor, a wall"
+    assert cube.interior() is None and not cube.contains(cube.center())
     for o in (cube, block, duck, bin_):
         o.remove()
 
@@ -101,6 +118,7 @@ def test_a_bin_with_a_mass_is_carried_and_keeps_its_contents(scene):
     cube = spawn(scene, "box", {"size": 0.04}, position=bin_.point("inside"))
     scene.step(120)
     assert abs(cube.pose()[0][2] - 0.01) < 0.003, "the cube rests on the bin's floor"
+    assert bin_.contains(cube.center())
     for _ in range(120):  # lift it: the bin moves, the cube goes with it
         scene.push_base(bin_.body, [0.0, 0.0, 0.54 * 9.81 * 1.2])
         scene.step()

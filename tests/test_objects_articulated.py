@@ -69,14 +69,15 @@ def test_a_cube_in_the_drawer_rides_out_and_back_in(scene):
     drawer = spawn(scene, "drawer", {}, position=(0.0, 2.0, 0.0))
     drawer.set_joint_fraction(1.0)
     inside = drawer.point("inside")
+    assert drawer.contains(inside + np.array([0.0, 0.0, 0.01])) and not drawer.contains(inside - [0.0, 0.0, 0.01])
     cube = spawn(scene, "box", {"size": 0.04}, position=inside + np.array([-0.05, 0.0, 0.0]))
     scene.step(60)
     drawer.drive(0.0)
     scene.step(480)
     assert drawer.joint_fraction() < 0.02
-    lo, hi = drawer.aabb()
-    c = cube.center()
-    assert np.all(c[:2] > lo[:2]) and np.all(c[:2] < hi[:2]) and c[2] < drawer.top_z(), "the cube went in with the drawer"
+    assert drawer.contains(cube.center()), "the cube went in with the drawer"
+    centre, half, _ = drawer.interior()
+    assert abs(centre[0]) < 0.01 and np.all(half > 0.05), "closed: the interior is back in the cabinet"
     cube.remove()
     drawer.remove()
 

@@ -45,6 +45,7 @@ class Articulation:
     spring: bool = False
     press_fraction: float = 0.5
     link_points: dict[str, np.ndarray] = field(default_factory=dict)  # points that move with the link
+    link_interior: tuple[np.ndarray, np.ndarray] | None = None  # inner volume moving with the link: centre, half
 
     def q(self, fraction: float) -> float:
         return self.closed + float(np.clip(fraction, 0.0, 1.0)) * (self.opened - self.closed)
@@ -142,8 +143,11 @@ def _drawer(p: dict, rgba) -> tuple[Model, dict]:
     handle, grip, out = _handle(p["handle"], -d / 2, 0.0, h - 0.025, vertical_bar=False)
     model = Model("drawer", (Link("cabinet", tuple(cabinet)), Link("drawer", tuple(inner + [front] + handle), 0.5)),
                   (Joint("drawer_slide", "prismatic", "cabinet", "drawer", (0, 0, 0), (-1, 0, 0), 0.0, travel),))
+    front_in, back_in = -d / 2 + t, d / 2 - 2 * t - GAP  # inner faces of the front panel and of the drawer's back
     meta = dict(moving="drawer", joint="drawer_slide", closed=0.0, opened=travel, handle=grip, handle_out=out,
-                link_points={"inside": (x0 + t / 2, 0, z0 + t)})
+                link_points={"inside": (x0 + t / 2, 0, z0 + t)},
+                link_interior=(((front_in + back_in) / 2, 0.0, z0 + (t + dh) / 2),
+                               ((back_in - front_in) / 2, dw / 2 - t, (dh - t) / 2)))
     return model, meta
 
 
@@ -161,7 +165,8 @@ def _lidded_box(p: dict, rgba) -> tuple[Model, dict]:
     model = Model("lidded_box", (Link("box", tuple(base)), Link("lid", tuple(lid), 0.2)),
                   (Joint("lid_hinge", "revolute", "box", "lid", (d / 2, 0, h), (0, 1, 0), 0.0, p["open_angle"]),))
     meta = dict(moving="lid", joint="lid_hinge", closed=0.0, opened=p["open_angle"], handle=grip, handle_out=out,
-                points={"inside": (0, 0, t), "top": (0, 0, h + t)})
+                points={"inside": (0, 0, t), "top": (0, 0, h + t)},
+                interior=((0.0, 0.0, (h + t) / 2), (d / 2 - t, w / 2 - t, (h - t) / 2)))
     return model, meta
 
 
@@ -256,11 +261,16 @@ def build_articulated(scene, kind: ObjectKind, params: dict, rgba, position, ori
                        np.array(meta["handle_out"], dtype=np.float64),
                        params["spring"] if meta.get("spring") else params["friction"], meta.get("spring", False),
                        meta.get("press_fraction", 0.5),
-                       {k: np.array(v, dtype=np.float64) for k, v in meta.get("link_points", {}).items()})
+                       {k: np.array(v, dtype=np.float64) for k, v in meta.get("link_points", {}).items()},
+                       _volume(meta.get("link_interior")))
     art.set_fraction(scene, body, 0.0)
     lo, hi = (np.asarray(v) for v in scene.aabb(body))  # measured closed, unturned, parked
     points = {k: np.array(v, dtype=np.float64) for k, v in meta.get("points", {}).items()}
     points.setdefault("top", np.array([0.0, 0.0, hi[2] - lo[2]]))
     offset = np.asarray(scene.base_inertial_offset(body), dtype=np.float64)  # models are drawn around the spawn frame
     place(scene, body, offset, position, orientation)
-    return Built(body, offset, hi - lo, points, joint=art)
+    return Built(body, offset, hi - lo, points, joint=art, interior=_volume(meta.get("interior")))
+
+
+def _volume(v) -> tuple[np.ndarray, np.ndarray] | None:
+    return None if v is None else (np.array(v[0], dtype=np.float64), np.array(v[1], dtype=np.float64))

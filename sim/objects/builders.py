@@ -26,6 +26,7 @@ class Built:
     points: dict[str, np.ndarray] = field(default_factory=dict)  # named points (spawn frame): top, inside, level_0 ...
     base_orientation: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 0.0, 1.0]))  # in the spawn frame
     info: dict = field(default_factory=dict)  # other figures skills may need (a bin's inner size)
+    interior: tuple[np.ndarray, np.ndarray] | None = None  # a container's inner volume: centre, half extents (spawn frame)
     joint: object | None = None  # articulated fixtures: an `articulated.Articulation`
 
 
@@ -88,7 +89,10 @@ def build_shipped(scene, kind: ObjectKind, params: dict, rgba, position, orienta
     _finish(scene, body, params, rgba)
     points = {"top": np.array([0.0, 0.0, size[2]]), "center": np.array([0.0, 0.0, size[2] / 2])}
     if kind.category == "container":
-        points["inside"] = np.array([0.0, 0.0, 0.02 * params["scale"]])  # the tray's floor
+        s = params["scale"]
+        points["inside"] = np.array([0.0, 0.0, 0.025 * s])  # the tray's floor
+        interior = (np.array([0.0, 0.0, 0.0775 * s]), np.array([0.2 * s, 0.2 * s, 0.0525 * s]))  # within sloped walls
+        return Built(body, offset, size, points, base_orientation=model_orn, interior=interior)
     return Built(body, offset, size, points, base_orientation=model_orn)
 
 
@@ -144,7 +148,9 @@ def _bin(scene, params, rgba, position, orientation) -> Built:
     body, base = _compound(scene, halves, offsets, params, rgba, position, orientation, mass=params["mass"],
                            base_height=sz / 2)
     points = {"inside": np.array([0.0, 0.0, t]), "top": np.array([0.0, 0.0, sz])}
-    return Built(body, base, np.array([sx, sy, sz]), points, info={"inner_size": [sx - 2 * t, sy - 2 * t, sz - t]})
+    interior = (np.array([0.0, 0.0, (sz + t) / 2]), np.array([sx / 2 - t, sy / 2 - t, (sz - t) / 2]))
+    return Built(body, base, np.array([sx, sy, sz]), points, info={"inner_size": [sx - 2 * t, sy - 2 * t, sz - t]},
+                 interior=interior)
 
 
 def _wall(scene, params, rgba, position, orientation) -> Built:

@@ -33,6 +33,7 @@ class SceneObject:
     base_orientation: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 0.0, 1.0]))  # base in spawn frame
     info: dict = field(default_factory=dict)
     articulation: object | None = None  # `articulated.Articulation` of an articulated fixture
+    interior_local: tuple[np.ndarray, np.ndarray] | None = None  # a container's inner volume (spawn frame)
 
     # ---- where it is ---------------------------------------------------------------------------------
     def pose(self) -> tuple[np.ndarray, np.ndarray]:
@@ -91,6 +92,29 @@ class SceneObject:
         """World centre of the object's box (its middle, whatever its orientation)."""
         pos, orn = self.pose()
         return pos + tf.quat_rotate(orn, np.array([0.0, 0.0, self.size[2] / 2]))
+
+    def interior(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """A container's inner volume as a box in the world: (centre, half extents, orientation); None for things
+        that hold nothing. A drawer's moves with the drawer. Predicates "in" and "inside" read it."""
+        art = self.articulation
+        if art is not None and art.link_interior is not None:
+            pos, orn = (np.asarray(v, dtype=np.float64) for v in self.scene.link_pose(self.body, art.link))
+            centre, half = art.link_interior
+        elif self.interior_local is not None:
+            pos, orn = self.pose()
+            centre, half = self.interior_local
+        else:
+            return None
+        return pos + tf.quat_rotate(orn, centre), half.copy(), orn
+
+    def contains(self, point, margin: float = 0.0) -> bool:
+        """Whether a world point (an object's `center()`) lies in the interior, grown by `margin`."""
+        volume = self.interior()
+        if volume is None:
+            return False
+        centre, half, orn = volume
+        local = tf.quat_rotate(tf.quat_conj(orn), np.asarray(point, dtype=np.float64) - centre)
+        return bool(np.all(np.abs(local) <= half + margin))
 
     # ---- per-episode randomisation without a new body -----------------------------------------------
     def set_color(self, color) -> None:
@@ -179,4 +203,4 @@ def spawn(scene, kind: str, params: Mapping | None = None, position: Sequence[fl
         built = build(scene, spec, full, rgba, position, orn)
     return SceneObject(scene, kind, full, built.body, describe(kind, full), display_noun(kind, full), color_name,
                        spec.category, built.size, built.base_offset, built.points, built.base_orientation, built.info,
-                       built.joint)
+                       built.joint, built.interior)

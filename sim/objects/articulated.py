@@ -5,14 +5,20 @@ Scene, plus an `Articulation`: which joint opens it, its closed and open positio
 the motor that holds it at rest (joint friction, or a button's spring). All face -x at yaw 0 (a robot at the origin
 looking along +x faces their handles); their spawn frame is the footprint centre on the surface they stand on.
 
-- drawer: a cabinet whose drawer slides out towards -x by `travel`; point ``inside`` is the drawer's floor.
-- lidded_box: a box whose lid, hinged along the back (+x) top edge, lifts by up to `open_angle`; handle: a tab on the
-  lid's front edge; ``inside`` is the box's floor.
-- door: a panel in a frame, hinged on its +y edge, swinging towards -x by up to `open_angle`; a bar handle near the
+- drawer: a cabinet whose drawer slides out towards -x by `travel`; point ``inside`` is the drawer's floor and
+  `interior` its inner volume, both moving with it.
+- lidded_box: a box whose lid, hinged along the back (+x) top edge, lifts by up to `open_angle`; ``inside`` is the
+  box's floor.
+- door: a panel in a frame, hinged on its +y edge, swinging towards -x by up to `open_angle`; the handle near the
   free edge.
 - button: a cap on a housing, pushed down by `travel`; a weak position motor (`spring`, N) returns it; `pressed` once
-  down by `press_fraction` of the travel.
-- slider: a knob sliding along +y on a rail by `travel`.
+  down by `press_fraction` of the travel. The press point is the top of the cap.
+- slider: a knob sliding along +y on a rail by `travel`; the grip point is the knob's middle.
+
+Handles (`handle` = ``fin``, the default, or ``bar``): a fin is a plate standing out of the face (on top of the lid),
+thin across the moving part's y, pinched by a top-down gripper whose palm stays clear of the face (a Panda pulls the
+drawer open this way: tests/test_objects_articulated.py); a bar is grasped from the front. Opening a lid or a door by
+its handle is an arc: a skill must turn its grasp with `handle_pose`'s orientation as it pulls along `open_direction`.
 """
 from __future__ import annotations
 

@@ -87,6 +87,7 @@ def write_report(path: str | os.PathLike, out: str | os.PathLike, *, samples: in
 # ---- HTML -------------------------------------------------------------------------------------------
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]], numeric: Sequence[int] = ()) -> str:
     head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
+    head = f"<thead><tr>{head}</tr></thead>" if any(header) else ""
     body = []
     for r in rows[:MAX_TABLE_ROWS]:
         cells = []
@@ -96,7 +97,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]], numeric: Seq
         body.append("<tr>" + "".join(cells) + "</tr>")
     more = (f'<tr><td colspan="{len(header)}">... {len(rows) - MAX_TABLE_ROWS} more rows</td></tr>'
             if len(rows) > MAX_TABLE_ROWS else "")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}{more}</tbody></table>"
+    return f"<table>{head}<tbody>{''.join(body)}{more}</tbody></table>"
 
 
 class _Raw(str):

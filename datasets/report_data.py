@@ -219,4 +219,8 @@ def _clips(ds, picks: list[int], data: ReportData, renderer: Renderer | None, en
     except (ValueError, KeyError, OSError) as err:
         data.notes.append(f"sample episodes could not be re-rendered: {err}")
         return []
+    missing = [i for i in picks if i not in rendered]
+    if missing:
+        data.notes.append(f"sample episode(s) {', '.join(map(str, missing))} could not be re-rendered: no collection "
+                          "config or seed for them (a source dataset of a merge that is no longer there?)")
     return [Clip(i, _caption(data, i), encode(frames, ds.fps), source) for i, frames in sorted(rendered.items())]

@@ -4,6 +4,9 @@ Why here: ``flywheel.datasets`` builds the report but must not import the simula
 (seed + stored actions give back the same episode, bit for bit) with a camera added, which is this layer's job.
 ``flywheel.cli.compose_layers`` registers `render_samples` with ``flywheel.datasets.report.use_renderer``.
 
+Episodes of a merged, split or filtered dataset are replayed from the dataset they came from (its provenance in
+``meta/flywheel.json``), so a ``--canonical`` merge, which keeps no joint actions, is shown too.
+
 It runs in-process (no Ray): a report renders a handful of episodes, one env per collection config. The
 camera renders at most ``CAMERA_HZ`` times a second (a divisor of the control rate, as collection does) and
 the frames in between repeat, so rendering costs a fraction of the episode's steps.
@@ -33,61 +36,77 @@ def _config_of(meta: dict[str, Any]) -> dict[str, Any] | None:
     return cfg if cfg.get("task") and cfg.get("robot") else None
 
 
-def episode_configs(ds, episodes: list[int]) -> dict[int, dict[str, Any]]:
-    """The collection config of each episode: the dataset's own, or for a merged dataset its source's (read from
-    the source's meta/flywheel.json, where that dataset still is). Episodes without one are left out."""
-    from flywheel.datasets import schema
-    from flywheel.datasets._io import DatasetError, read_json
+def _source_episodes(src: dict[str, Any]) -> tuple[int, list[int]]:
+    """A provenance record's first output episode and the source episodes that became the output's, in order."""
+    start = int(src["output_episodes"][0])
+    return start, [k for a, b in src["episodes"] for k in range(int(a), int(b))]
+
+
+def resolve_episodes(ds, episodes: list[int], depth: int = 4) -> dict[int, tuple[Path, int, dict[str, Any]]]:
+    """Where each episode can be replayed from: (dataset folder, its episode index there, collection config).
+
+    A collected dataset replays its own episodes. A dataset written by merge/split/filter replays each episode
+    from the dataset it came from (``meta/flywheel.json["sources"]``, followed up to ``depth`` levels), where that
+    dataset is still there: its config names the env, and its actions are the joint actions even when the output
+    kept only the canonical ones (``--canonical``). Episodes with no such origin are left out."""
+    from flywheel import datasets
 
     meta = ds.flywheel or {}
-    if (meta.get("operation") or {}).get("canonical"):
-        return {}  # a canonical merge keeps action.ee as its action: the joint actions to replay are gone
     own = _config_of(meta)
-    if own is not None:
-        return {i: own for i in episodes}
-    out: dict[int, dict[str, Any]] = {}
-    for src in meta.get("sources") or []:
+    if own is not None and not (meta.get("operation") or {}).get("canonical"):
+        return {i: (Path(ds.root), i, own) for i in episodes}
+    out: dict[int, tuple[Path, int, dict[str, Any]]] = {}
+    for src in meta.get("sources") or [] if depth > 0 else []:
         try:
-            start, stop = (int(v) for v in src["output_episodes"])
-            cfg = _config_of(read_json(Path(src["path"]) / schema.FLYWHEEL_META_PATH, allow_inf=True))
-        except (DatasetError, OSError, KeyError, TypeError, ValueError):
-            continue
-        if cfg is not None:
-            out.update({i: cfg for i in episodes if start <= i < stop})
+            start, picked = _source_episodes(src)
+            wanted = {i: picked[i - start] for i in episodes if 0 <= i - start < len(picked)}
+            if not wanted:
+                continue
+            source = datasets.open(src["path"])
+        except (ValueError, KeyError, TypeError, IndexError, OSError):
+            continue  # the source is gone, or the record is not one flywheel wrote
+        try:
+            found = resolve_episodes(source, sorted(set(wanted.values())), depth - 1)
+        finally:
+            source.close()
+        out.update({i: found[k] for i, k in wanted.items() if k in found})
     return out
 
 
 def render_samples(ds, episodes: list[int], *, camera: str = CAMERA) -> tuple[dict[int, np.ndarray], str]:
     """Re-simulate ``episodes`` of the open dataset ``ds`` with ``camera``: {episode: uint8 (T, H, W, 3)} and a
     label for the page. ValueError when none can be re-simulated (no collection config, no seeds)."""
-    configs = episode_configs(ds, episodes)
-    if not configs:
-        raise ValueError(f"{ds.root}: no collection config in meta/flywheel.json for these episodes (or a canonical "
-                         "merge): only episodes collected by flywheel with joint actions can be re-simulated")
-    if "seed" not in ds.episodes.column_names:
-        raise ValueError(f"{ds.root}: episodes have no seed column: they cannot be re-simulated")
-    seeds = ds.episodes.column("seed").to_pylist()
-    row = {int(e): r for r, e in enumerate(ds.episode_indices)}
+    from flywheel import datasets
+
+    origins = resolve_episodes(ds, episodes)
+    if not origins:
+        raise ValueError(f"{ds.root}: no collection config for these episodes in meta/flywheel.json (nor in a source "
+                         "dataset it lists): only episodes collected by flywheel can be re-simulated")
     frames: dict[int, np.ndarray] = {}
-    by_config: dict[str, tuple[dict[str, Any], list[int]]] = {}
-    for i, cfg in configs.items():
-        by_config.setdefault(repr(sorted(cfg.items())), (cfg, []))[1].append(i)
-    for cfg, members in by_config.values():
-        env_cfg = worker.env_config(cfg["task"], cfg["robot"], cfg.get("control_mode", "joint_pos"), [camera],
-                                    cfg.get("max_steps"), cfg.get("randomize", True), camera_size=list(CAMERA_SIZE),
-                                    camera_hz=_camera_hz(int(ds.fps)))  # a flywheel dataset's fps is its control rate
-        env = worker.make_env(env_cfg)
+    groups: dict[tuple[Path, str], tuple[dict[str, Any], list[tuple[int, int]]]] = {}
+    for i, (root, k, cfg) in origins.items():
+        groups.setdefault((root, repr(sorted(cfg.items()))), (cfg, []))[1].append((i, k))
+    for (root, _), (cfg, members) in groups.items():
+        source = datasets.open(root)
         try:
-            recorder = EpisodeRecorder(env)
-            for i in members:
-                seed = seeds[row[i]]
-                if seed is None:
-                    continue
-                actions = ds.episode(i, ["action"])["action"]
-                ep = recorder.replay(actions, int(seed))
-                frames[i] = ep.frames[IMAGE_PREFIX + camera]
+            if "seed" not in source.episodes.column_names:
+                continue
+            seeds = source.episodes.column("seed").to_pylist()
+            env_cfg = worker.env_config(cfg["task"], cfg["robot"], cfg.get("control_mode", "joint_pos"), [camera],
+                                        cfg.get("max_steps"), cfg.get("randomize", True), camera_size=list(CAMERA_SIZE),
+                                        camera_hz=_camera_hz(int(source.fps)))  # a flywheel dataset's fps: its control rate
+            env = worker.make_env(env_cfg)
+            try:
+                recorder = EpisodeRecorder(env)
+                for i, k in members:
+                    if seeds[k] is None:
+                        continue
+                    ep = recorder.replay(source.episode(k, ["action"])["action"], int(seeds[k]))
+                    frames[i] = ep.frames[IMAGE_PREFIX + camera]
+            finally:
+                env.close()
         finally:
-            env.close()
+            source.close()
     if not frames:
         raise ValueError(f"{ds.root}: the sample episodes have no seed: they cannot be re-simulated")
     return frames, f"re-rendered through replay ({camera} camera)"

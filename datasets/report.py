@@ -76,10 +76,10 @@ def renderer() -> Renderer | None:
 
 def write_report(path: str | os.PathLike, out: str | os.PathLike, *, samples: int = 4, render: bool = True) -> Path:
     """Read the dataset at ``path`` and write its report to ``out`` (atomically); returns ``out``."""
-    data = gather(path, samples=samples, renderer=_RENDERER if render else None)
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"--out {out}: the report is an HTML file; give a name ending in .html")
+    data = gather(path, samples=samples, renderer=_RENDERER if render else None)
     write_bytes_atomic(out, build_html(data).encode("utf-8"))
     return out
 

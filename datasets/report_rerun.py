@@ -70,23 +70,33 @@ def write_rrd(path: str | os.PathLike, out: str | os.PathLike, episodes: Sequenc
         cams = schema.visual_keys(ds.features) if images else []
         rec = rr.RecordingStream(application_id="flywheel_dataset", recording_id=str(Path(path).resolve()))
         rec.save(str(out))
-        for e in picks:
-            data = ds.episode(e, numeric + cams)
-            t = len(data[numeric[0]]) if numeric else len(data[cams[0]])
-            frame = np.arange(t)
-            index = [rr.TimeColumn("frame_index", sequence=frame), rr.TimeColumn("timestamp", duration=frame / ds.fps)]
-            for key in numeric:
-                values = np.asarray(data[key], np.float64).reshape(t, -1)
-                for d, name in enumerate(_names(ds.features[key], values.shape[1])):
-                    rec.send_columns(f"episode_{e}/{_entity(key)}/{_entity(name)}", indexes=index,
-                                     columns=rr.Scalars.columns(scalars=values[:, d]))
-            for key in cams:
-                for i, pixels in enumerate(data[key]):
-                    rec.set_time("frame_index", sequence=i)
-                    rec.set_time("timestamp", duration=i / ds.fps)
-                    rec.log(f"episode_{e}/{_entity(key)}", rr.Image(pixels))
+        try:
+            _log_episodes(rr, rec, ds, picks, numeric, cams)
+        except BaseException:
+            rec.disconnect()
+            out.unlink(missing_ok=True)  # no half-written recording left behind
+            raise
         rec.flush()
         rec.disconnect()
     finally:
         ds.close()
     return out
+
+
+def _log_episodes(rr, rec, ds, picks: list[int], numeric: list[str], cams: list[str]) -> None:
+    """Every numeric dimension as a column of scalars, then every camera frame, per episode."""
+    for e in picks:
+        data = ds.episode(e, numeric + cams)
+        t = len(data[numeric[0]]) if numeric else len(data[cams[0]])
+        frame = np.arange(t)
+        index = [rr.TimeColumn("frame_index", sequence=frame), rr.TimeColumn("timestamp", duration=frame / ds.fps)]
+        for key in numeric:
+            values = np.asarray(data[key], np.float64).reshape(t, -1)
+            for d, name in enumerate(_names(ds.features[key], values.shape[1])):
+                rec.send_columns(f"episode_{e}/{_entity(key)}/{_entity(name)}", indexes=index,
+                                 columns=rr.Scalars.columns(scalars=values[:, d]))
+        for key in cams:
+            for i, pixels in enumerate(data[key]):
+                rec.set_time("frame_index", sequence=i)
+                rec.set_time("timestamp", duration=i / ds.fps)
+                rec.log(f"episode_{e}/{_entity(key)}", rr.Image(pixels))

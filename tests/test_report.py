@@ -220,6 +220,26 @@ def test_image_dataset_clips_and_feature_charts(tmp_path):
     assert "joint1" in html  # dimension names from info.json label the rows
 
 
+def test_report_of_datasets_lerobot_wrote(chromium, tmp_path):
+    """Foreign datasets (no meta/flywheel.json, no seed/success columns): the page still has every section, and
+    the video one shows its own (AV1) frames, re-encoded, playing."""
+    from lerobot_written import lerobot_written_datasets
+
+    written = lerobot_written_datasets()
+    if written is None:
+        pytest.skip("LeRobot's venv (shared/tools/lerobot-check) is not here to write the datasets")
+    for root in written:
+        page = tmp_path / f"{root.name}.html"
+        assert cli_main(["dataset", "report", str(root), "--out", str(page), "--samples", "2"]) == 0
+        html = page.read_text()
+        assert_self_contained(html)
+        assert "n/a (no success column)" in html and "not collected by flywheel" in html
+        dom, stderr = open_in_chromium(chromium, page, tmp_path)
+        state = video_state(dom)
+        assert state["ready"] == state["total"] == html.count("<video ") == 2 and not state["errors"], state
+        assert console_lines(stderr) == []
+
+
 # ---- bad input --------------------------------------------------------------------------------------
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
     synthetic.write_synthetic_dataset(tmp_path / "ds", "arm7", range(2))

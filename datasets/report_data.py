@@ -110,9 +110,7 @@ def _collection(meta: dict[str, Any]) -> list[tuple[str, str]]:
     runs = meta.get("runs") or []
     for r, run in enumerate(runs[:5]):
         if isinstance(run, dict):
-            parts = [f"{k} {run[k]}" for k in ("workers", "episodes", "elapsed_s", "episodes_per_s", "restarts", "host",
-                                                 "interrupted") if k in run]
-            rows.append((f"run {r}", ", ".join(parts) or str(run)[:200]))
+            rows.append((f"run {r}", _run_line(run)))
     op = meta.get("operation")
     if isinstance(op, dict):
         rows.append(("operation", ", ".join(f"{k} {v}" for k, v in op.items())))
@@ -127,6 +125,24 @@ def _collection(meta: dict[str, Any]) -> list[tuple[str, str]]:
     if meta.get("partial"):
         rows.append(("partial", "finished short on purpose"))
     return rows
+
+
+def _run_line(run: dict[str, Any]) -> str:
+    """One collection run (``meta/flywheel.json["runs"][i]``) in a line: when, how long, how fast, on what."""
+    parts = [f"{k.replace('_', ' ')} {run[k]}" for k in ("started", "attempted", "resumed", "elapsed_s", "episodes_per_s",
+                                                         "restarts") if run.get(k) not in (None, 0)]
+    dropped = sum(int(run.get(k) or 0) for k in ("dropped_nonfinite", "dropped_crash", "dropped_error"))
+    if dropped:
+        parts.append(f"dropped {dropped}")
+    workers = [w for w in run.get("workers") or [] if isinstance(w, dict)]
+    if workers:
+        hosts = sorted({str(w.get("host")) for w in workers})
+        parts.append(f"{len(workers)} workers on {', '.join(hosts)}")
+    if run.get("interrupted"):
+        parts.append("interrupted")
+    if run.get("error"):
+        parts.append(f"error: {run['error']}")
+    return ", ".join(parts)
 
 
 def pick_samples(success: np.ndarray | None, n: int, count: int) -> list[int]:

@@ -1,0 +1,135 @@
+"""The object and fixture library (flywheel.sim.objects): every catalogue entry spawns and settles, names and
+colours for instructions, validation without a simulator, one-line errors."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from flywheel.sim.objects import ObjectSpecError, known_kinds, validate_object
+
+SETTLE_STEPS = 360  # 1.5 s at 240 Hz: the teddy bear, the slowest, rocks onto its back in about 1 s
+
+
+@pytest.fixture(scope="module")
+def scene():
+    from flywheel.sim.scene import Scene
+    s = Scene()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def table(scene):
+    from flywheel.sim.objects import spawn
+    return spawn(scene, "table", {"size": [1.2, 1.2], "height": 0.4}, position=(0.6, 0.0, 0.0))
+
+
+@pytest.mark.parametrize("kind", [k for k in known_kinds() if k != "table" and k not in known_kinds("marker")])
+def test_every_kind_spawns_and_settles_on_a_table(scene, table, kind):
+    from flywheel.sim.objects import spawn
+    obj = spawn(scene, kind, {}, position=(0.6, 0.0, table.top_z()), yaw=0.4)
+    try:
+        start = obj.pose()[0]
+        assert np.allclose(start, [0.6, 0.0, 0.4], atol=1e-9)
+        lo, hi = obj.aabb()
+        assert lo[2] >= 0.4 - 0.006 and lo[2] <= 0.4 + 0.006, "spawned resting on the surface, not in or above it"
+        scene.step(SETTLE_STEPS)
+        pos, orn = obj.pose()
+        lin, ang = obj.velocity()
+        assert np.all(np.isfinite(pos)) and np.all(np.isfinite(orn))
+        assert np.linalg.norm(lin) < 0.01 and np.linalg.norm(ang) < 0.05, "still moving after 1.5 s"
+        assert np.linalg.norm(pos[:2] - start[:2]) < 0.01 and abs(pos[2] - start[2]) < 0.01, "it slid, fell or jumped"
+        assert obj.up()[2] > 0.8, "fell over"
+        assert 0.4 < obj.top_z() < 0.4 + obj.size[2] + 0.01
+        assert obj.name and obj.noun in obj.name
+    finally:
+        obj.remove()
+
+
+def test_regions_and_markers_are_seen_but_never_touched(scene, table):
+    from flywheel.sim.objects import spawn
+    region = spawn(scene, "region", {"size": [0.2, 0.2], "color": "blue"}, position=(0.3, 0.4, table.top_z()))
+    marker = spawn(scene, "marker", {"radius": 0.03}, position=(0.3, 0.4, 0.6))
+    cube = spawn(scene, "box", {"size": 0.04}, position=(0.3, 0.4, 0.58))  # inside the marker, above the region
+    scene.step(240)
+    assert abs(cube.pose()[0][2] - 0.4) < 0.002, "fell through the marker onto the table, through the region"
+    assert np.allclose(marker.aabb()[0], [0.27, 0.37, 0.57]) and marker.top_z() == pytest.approx(0.63)
+    lo, hi = region.aabb()
+    assert np.allclose(lo, [0.2, 0.3, 0.4]) and np.allclose(hi, [0.4, 0.5, 0.401])
+    assert (region.name, marker.name) == ("blue area", "green marker")
+    for o in (region, marker, cube):
+        o.remove()
+
+
+def test_colour_mass_and_friction_change_per_episode_without_a_new_body(scene):
+    from flywheel.sim.objects import spawn
+    cube = spawn(scene, "box", {"size": 0.04, "color": "red"}, position=(-3.0, 3.0, 0.0))
+    body = cube.body
+    cube.set_color("yellow")
+    assert (cube.name, cube.color_name, cube.params["color"], cube.body) == ("yellow cube", "yellow", "yellow", body)
+    cube.set_mass(0.3)
+    cube.set_friction(0.7)
+    assert scene.dynamics_of(body)[:2] == (0.3, 0.7)
+    with pytest.raises(ObjectSpecError, match="params.color: unknown colour 'mauve'"):
+        cube.set_color("mauve")
+    cube.remove()
+
+
+def test_names_and_colours_for_instructions(scene):
+    from flywheel.sim.objects import spawn
+    cube = spawn(scene, "box", {"size": 0.04, "color": "red"}, position=(2.0, 2.0, 0.0))
+    block = spawn(scene, "box", {"size": [0.08, 0.03, 0.03], "color": [0.1, 0.2, 0.9, 1.0]}, position=(2.5, 2.0, 0.0))
+    duck = spawn(scene, "duck", {}, position=(3.0, 2.0, 0.0))
+    bin_ = spawn(scene, "bin", {"color": "green"}, position=(3.5, 2.0, 0.0))
+    assert (cube.name, cube.noun, cube.color_name) == ("red cube", "cube", "red")
+    assert (block.name, block.color_name) == ("blue block", "blue")  # an RGBA is named by the nearest colour
+    assert duck.name == "yellow duck"
+    assert bin_.name == "green bin"
+    assert cube.record() == {"kind": "box", "params": {"size": [0.04] * 3, "color": "red", "mass": 0.1, "friction": 1.0},
+                             "name": "red cube"}
+    assert np.allclose(bin_.point("inside"), [3.5, 2.0, 0.01])
+    for o in (cube, block, duck, bin_):
+        o.remove()
+
+
+def test_a_bin_with_a_mass_is_carried_and_keeps_its_contents(scene):
+    from flywheel.sim.objects import spawn
+    bin_ = spawn(scene, "bin", {"mass": 0.5, "size": [0.2, 0.2, 0.06]}, position=(-2.0, 0.0, 0.0))
+    cube = spawn(scene, "box", {"size": 0.04}, position=bin_.point("inside"))
+    scene.step(120)
+    assert abs(cube.pose()[0][2] - 0.01) < 0.003, "the cube rests on the bin's floor"
+    for _ in range(120):  # lift it: the bin moves, the cube goes with it
+        scene.push_base(bin_.body, [0.0, 0.0, 0.54 * 9.81 * 1.2])
+        scene.step()
+    assert bin_.pose()[0][2] > 0.02 and cube.pose()[0][2] > 0.03
+    bin_.remove()
+    cube.remove()
+
+
+def test_validation_fills_defaults_and_needs_no_simulator():
+    code = ("import sys; from flywheel.sim.objects import validate_object, known_kinds; "
+            "p = validate_object('box', {'size': 0.04}); assert p['size'] == [0.04] * 3 and p['color'] == 'red'; "
+            "assert 'drawer' in known_kinds() and 'duck' in known_kinds(); "
+            "assert 'pybullet' not in sys.modules, 'validation imported pybullet'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("kind, params, expected", [
+    ("boxx", {}, "scene.objects[3].kind: unknown object 'boxx' (did you mean 'box'?); known: box, cylinder,"),
+    ("box", {"colour": "red"}, "scene.objects[3].params.colour: unknown parameter; known: size, color, mass, friction"),
+    ("box", {"color": "pruple"}, "scene.objects[3].params.color: unknown colour 'pruple'; known: red,"),
+    ("box", {"color": [1, 0, 0, 2]}, "scene.objects[3].params.color: [1, 0, 0, 2] is not a colour;"),
+    ("box", {"size": [0.1, 0.1]}, "scene.objects[3].params.size: [0.1, 0.1] is not a list of 3 numbers"),
+    ("sphere", {"radius": -1}, "scene.objects[3].params.radius: -1.0 is out of range (allowed: 0.003 .. 1.0)"),
+    ("random_object", {"index": 1000}, "scene.objects[3].params.index: 1000 is out of range (allowed: 0 .. 999)"),
+    ("cylinder", {"mass": "heavy"}, "scene.objects[3].params.mass: 'heavy' is not a number"),
+    ("box", ["red"], "scene.objects[3].params: parameters must be a table (got list)"),
+])
+def test_bad_params_give_one_line_naming_the_field(kind, params, expected):
+    with pytest.raises(ObjectSpecError) as err:
+        validate_object(kind, params, where="scene.objects[3]")
+    message = str(err.value)
+    assert message.startswith(expected) and "\n" not in message

@@ -186,8 +186,8 @@ def build_html(data: ReportData) -> str:
     body = [
         f"<header><h1>Dataset report: {escape(data.title)}</h1><p>{escape(data.path)}</p></header><main>",
         notes,
-        "<section id='summary'><h2>Summary</h2>" + _table(("", ""), data.summary) + "</section>",
-        "<section id='collection'><h2>How it was made</h2>" + collection + "</section>",
+        "<div class='grid-2'><section id='summary'><h2>Summary</h2>" + _table(("", ""), data.summary) + "</section>",
+        "<section id='collection'><h2>How it was made</h2>" + collection + "</section></div>",
         _clips_section(data),
         _success_section(data),
         _charts_section(data),

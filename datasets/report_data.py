@@ -106,7 +106,8 @@ def _collection(meta: dict[str, Any]) -> list[tuple[str, str]]:
             "cameras", "image_format", "video_codec", "camera_size", "camera_hz", "relabel", "beta")
     for k in keys:
         if k in cfg and cfg[k] not in (None, [], ""):
-            rows.append((f"config.{k}", str(cfg[k])))
+            value = cfg[k]
+            rows.append((f"config.{k}", ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
     runs = meta.get("runs") or []
     for r, run in enumerate(runs[:5]):
         if isinstance(run, dict):

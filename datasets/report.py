@@ -11,7 +11,8 @@ sample episodes of a state-only dataset needs the simulator, which ``datasets`` 
 can (collectors) registers it with `use_renderer`, as ``flywheel.cli.compose_layers`` does.
 
 The page's script records, in ``<body data-videos=...>``, how many of its videos reached ``loadeddata``
-(``readyState >= 2``) and any error, so a headless browser test can read the result from the DOM.
+(``readyState >= 2``) and how many have played (``currentTime > 0``), and any error, so a headless browser test
+can read the result from the DOM.
 """
 from __future__ import annotations
 
@@ -50,12 +51,13 @@ details{margin:6px 0}summary{cursor:pointer}
 
 SCRIPT = """
 (function(){
-  var vids=document.querySelectorAll('video'), state={total:vids.length,ready:0,errors:[]};
+  var vids=document.querySelectorAll('video'), state={total:vids.length,ready:0,playing:0,errors:[]};
   function show(){document.body.setAttribute('data-videos',JSON.stringify(state));}
   window.addEventListener('error',function(e){state.errors.push(String(e.message));show();});
   vids.forEach(function(v){
     function ok(){if(!v.dataset.ready&&v.readyState>=2){v.dataset.ready='1';state.ready++;show();}}
     v.addEventListener('loadeddata',ok);
+    v.addEventListener('timeupdate',function(){if(!v.dataset.played&&v.currentTime>0){v.dataset.played='1';state.playing++;show();}});
     v.addEventListener('error',function(){state.errors.push('video '+v.id+': '+(v.error&&v.error.code));show();});
     ok();
   });
@@ -68,10 +70,6 @@ def use_renderer(renderer: Renderer | None) -> None:
     """Register how state-only datasets get their sample videos (the collectors' replay renderer)."""
     global _RENDERER
     _RENDERER = renderer
-
-
-def renderer() -> Renderer | None:
-    return _RENDERER
 
 
 def write_report(path: str | os.PathLike, out: str | os.PathLike, *, samples: int = 4, render: bool = True) -> Path:

@@ -2,7 +2,7 @@
 
 The report is checked where it is used: in a real headless Chromium (Debian's package; ``make test`` installs it
 with scripts/install_chromium.sh where it can, else these tests skip with the reason). The page's own script
-writes how many of its videos reached ``loadeddata`` into ``<body data-videos=...>``; Chromium's ``--dump-dom``
+writes how many of its videos reached ``loadeddata`` and how many played into ``<body data-videos=...>``; Chromium's ``--dump-dom``
 returns the DOM after the page ran, and ``--enable-logging=stderr`` prints every console message, of which there
 must be none. Real datasets are collected in this process (the collectors' worker without Ray, 2-3 short panda
 reach episodes), one with a camera stored as video, one state-only whose samples are re-rendered through replay.
@@ -115,7 +115,7 @@ def test_report_of_a_video_dataset_plays_in_chromium(video_dataset, chromium, tm
     shot = tmp_path / "report.png"
     dom, stderr = open_in_chromium(chromium, page, tmp_path, screenshot=shot)
     state = video_state(dom)
-    assert state == {"total": 3, "ready": 3, "errors": []}, state
+    assert state == {"total": 3, "ready": 3, "playing": 3, "errors": []}, state
     assert console_lines(stderr) == [], console_lines(stderr)
 
 
@@ -126,7 +126,7 @@ def test_state_only_dataset_is_rerendered_through_replay(state_dataset, chromium
     assert_self_contained(html)
     assert html.count("<video ") == 2 and html.count("re-rendered through replay (front camera)") == 2
     dom, stderr = open_in_chromium(chromium, page, tmp_path)
-    assert video_state(dom) == {"total": 2, "ready": 2, "errors": []}
+    assert video_state(dom) == {"total": 2, "ready": 2, "playing": 2, "errors": []}
     assert console_lines(stderr) == []
 
 
@@ -236,7 +236,8 @@ def test_report_of_datasets_lerobot_wrote(chromium, tmp_path):
         assert "n/a (no success column)" in html and "not collected by flywheel" in html
         dom, stderr = open_in_chromium(chromium, page, tmp_path)
         state = video_state(dom)
-        assert state["ready"] == state["total"] == html.count("<video ") == 2 and not state["errors"], state
+        assert state["ready"] == state["playing"] == state["total"] == html.count("<video ") == 2, state
+        assert not state["errors"], state
         assert console_lines(stderr) == []
 
 

@@ -4,8 +4,9 @@ The report is checked where it is used: in a real headless Chromium (Debian's pa
 with scripts/install_chromium.sh where it can, else these tests skip with the reason). The page's own script
 writes how many of its videos reached ``loadeddata`` and how many played into ``<body data-videos=...>``;
 Chromium's ``--dump-dom`` returns the DOM after the page ran, and ``--enable-logging=stderr`` prints every console
-message, of which there must be none. Real datasets are collected in this process (the collectors' worker without Ray, 2-3 short panda
-reach episodes), one with a camera stored as video, one state-only whose samples are re-rendered through replay.
+message, of which there must be none. Real datasets are collected in this process (the collectors' worker without
+Ray, 2-3 short panda reach episodes), one with a camera stored as video, one state-only whose samples are
+re-rendered through replay.
 """
 from __future__ import annotations
 

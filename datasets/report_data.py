@@ -146,13 +146,26 @@ def _run_line(run: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def pick_samples(success: np.ndarray | None, n: int, count: int) -> list[int]:
-    """Up to ``count`` episodes spread over the dataset, with at least one failure when there is one (what goes
-    wrong is what a reader looks for)."""
+def pick_samples(success: np.ndarray | None, n: int, count: int, groups: list[str] | None = None) -> list[int]:
+    """Up to ``count`` episodes spread over the dataset, taken in turn from each of ``groups`` (one value per
+    episode, e.g. its task) so every task shows, with at least one failure when there is one (what goes wrong is
+    what a reader looks for)."""
     if n == 0 or count <= 0:
         return []
-    chosen = sorted({int(i) for i in np.linspace(0, n - 1, min(count, n)).round()})
-    if success is not None and success.all() == False and all(success[i] for i in chosen):  # noqa: E712
+    members: dict[str, list[int]] = {}
+    for i, g in enumerate(groups if groups is not None and len(groups) == n else [""] * n):
+        members.setdefault(g, []).append(i)
+    quota = {g: 0 for g in members}  # samples per group: in turn, while the group has episodes left
+    left = min(count, n)
+    while left:
+        for g, idx in members.items():
+            if left and quota[g] < len(idx):
+                quota[g] += 1
+                left -= 1
+    chosen: list[int] = []
+    for g, idx in members.items():  # each group's share spread over its episodes
+        chosen += [idx[int(k)] for k in np.linspace(0, len(idx) - 1, quota[g]).round()] if quota[g] else []
+    if success is not None and not success.all() and all(success[i] for i in chosen):
         chosen[-1] = int(np.flatnonzero(~success)[0])
     return sorted(set(chosen))
 
@@ -202,7 +215,7 @@ def gather(path: str | os.PathLike, *, samples: int = 4, renderer: Renderer | No
                           collection=_collection(ds.flywheel or {}), episode_index=np.asarray(ds.episode_indices),
                           length=length, success=success, seed=seed, instruction=instruction, robot=robot, task=task,
                           features=ds.features, stats=stats, notes=notes)
-        picks = pick_samples(success, n, samples)
+        picks = pick_samples(success, n, samples, task)
         data.clips = _clips(ds, picks, data, renderer, encode)
         return data
     finally:

@@ -214,6 +214,9 @@ def test_image_dataset_clips_and_feature_charts(tmp_path):
     ok = np.array([True, False, True, True])
     assert pick_samples(ok, 4, 2) == [0, 1] and pick_samples(ok, 4, 3) == [0, 1, 2]  # a failure always shows
     assert pick_samples(None, 4, 9) == [0, 1, 2, 3] and pick_samples(ok, 0, 2) == []
+    tasks = ["reach"] * 20 + ["pick_place"] * 20  # every task shows, each spread over its own episodes
+    assert pick_samples(np.ones(40, bool), 40, 4, tasks) == [0, 19, 20, 39]
+    assert pick_samples(np.ones(5, bool), 5, 4, ["a", "b", "b", "b", "b"]) == [0, 1, 3, 4]
     assert all(c.mp4[4:8] == b"ftyp" for c in data.clips)
     html = build_html(data)
     for feature in ("observation.state", "action", "observation.ee", "observation.images.wrist"):

@@ -178,6 +178,22 @@ def test_a_canonical_merge_is_rendered_from_its_sources(state_dataset, tmp_path)
     assert page.count("<video ") == 2
 
 
+def test_demo_ends_with_a_multi_task_humanoid_report(tmp_path):
+    """`make demo`'s last step on tiny collections: the humanoid's reach and pick_place merged into one dataset whose
+    report shows both tasks, each with a re-rendered sample episode."""
+    from flywheel.demo import MULTITASK, multitask_report
+
+    robot, tasks = MULTITASK
+    for task, n in zip(tasks, (2, 1)):
+        collect_in_process(tmp_path / f"{robot}_{task}", n, task=task, robot=robot)
+    root, page = multitask_report(tmp_path)
+    data = gather(root, samples=4)
+    assert data.task == ["reach", "reach", "pick_place"] and len(data.clips) == 0  # no renderer passed here
+    html = page.read_text()
+    assert html.count("<video ") == 3 and html.count("re-rendered through replay") == 3
+    assert "<td>reach</td>" in html and "<td>pick_place</td>" in html
+
+
 # ---- what the page says -----------------------------------------------------------------------------
 def test_success_tables_of_a_merged_multi_instruction_dataset(tmp_path):
     synthetic.write_synthetic_dataset(tmp_path / "a", "arm7", range(4))

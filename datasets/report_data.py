@@ -20,6 +20,7 @@ import numpy as np
 
 from . import schema
 from ._io import DatasetError, read_json
+from .cli import _human  # the size format of `flywheel dataset info`
 
 # The render hook's type: (dataset, episode indices) -> {episode: frames uint8 (T, H, W, 3)}, plus a label
 # saying where the frames come from. Set by the layer that can simulate (collectors); see `report.use_renderer`.
@@ -55,14 +56,6 @@ class ReportData:
     stats: dict[str, dict[str, np.ndarray]]
     clips: list[Clip] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-def human_size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return str(n)
 
 
 def _column(table, name: str) -> np.ndarray | None:
@@ -201,7 +194,7 @@ def gather(path: str | os.PathLike, *, samples: int = 4, renderer: Renderer | No
             ("episodes", str(n)),
             ("frames", f"{ds.num_frames} at {ds.fps} fps ({ds.num_frames / max(ds.fps, 1):.1f} s)"),
             ("success", f"{rate:.1%} ({int(success.sum())} of {n})" if success is not None else "n/a (no success column)"),
-            ("size", human_size(size)),
+            ("size", _human(size)),
             ("cameras", ", ".join(schema.visual_keys(ds.features)) or "none (state only)"),
         ]
         try:

@@ -30,6 +30,10 @@ def _num(x: float) -> str:
     return f"{x:.3g}"
 
 
+def _int(v: float) -> str:
+    return str(int(round(v)))
+
+
 def _svg(width: int, height: int, body: list[str], label: str) -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
             f'role="img" aria-label="{escape(label)}" class="chart">' + "".join(body) + "</svg>")
@@ -50,6 +54,8 @@ def stacked_bars(labels: Sequence[str], series: Sequence[tuple[str, Sequence[flo
     plot_w, plot_h = WIDTH - _PAD_L - _PAD_R, HEIGHT - _PAD_T - _PAD_B
     totals = np.sum([np.asarray(v, float) for _, v, _ in series], axis=0) if series else np.zeros(n)
     top = float(ymax if ymax is not None else max(float(np.max(totals)) if len(totals) else 0.0, 1e-9))
+    if fmt is _int:  # counts: a top that is a multiple of the 4 grid steps, so every tick is a whole number
+        top = float(4 * math.ceil(top / 4))
     body: list[str] = []
     _y_axis(body, top, plot_h, fmt)
     slot = plot_w / n
@@ -103,10 +109,6 @@ def success_over_seeds(seeds: np.ndarray, success: np.ndarray, *, bins: int = 20
     rates = [float(np.mean(success[g])) for g in groups]
     return stacked_bars(labels, [("success rate", rates, GOOD)], title="success rate by seed (range start)", ymax=1.0,
                         fmt=lambda v: f"{v:.0%}")
-
-
-def _int(v: float) -> str:
-    return str(int(round(v)))
 
 
 def quantile_strips(names: Sequence[str], stats: dict[str, np.ndarray], *, title: str) -> str:

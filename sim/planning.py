@@ -22,6 +22,7 @@ Use::
                            rng=np.random.default_rng(seed))
     if plan.ok:
         for q in interpolate(plan.path, max_step=0.05): ...   # full joint vectors, start and goal included
+    plan = plan_to_pose(scene, robot, "right_hand", target_pos, target_orn, obstacles, rng)  # IK, then the above
 """
 from __future__ import annotations
 
@@ -248,14 +249,14 @@ def plan_joint_path(scene, robot, q_start: Sequence[float], q_goal: Sequence[flo
     if dofs is None:
         dofs = robot.ik_dofs(hand if hand is not None else robot.hands[0])
     dofs = np.asarray(dofs, dtype=np.int64)
-    joint_of = {jt.dof_slice.start: jt.index for jt in robot.joints if jt.dof_slice.stop - jt.dof_slice.start == 1}
-    missing = [int(d) for d in dofs if int(d) not in joint_of]
+    single = {jt.dof_slice.start for jt in robot.joints if jt.dof_slice.stop - jt.dof_slice.start == 1}
+    missing = [int(d) for d in dofs if int(d) not in single]
     if missing:
         raise ValueError(f"dofs {missing} belong to spherical joints, which the planner does not handle")
     link = None
     if attached:
         link = robot.ee_links[robot.ee_names.index(hand if hand is not None else robot.hands[0])]
-    checker = JointSpaceChecker(scene, robot.body, [joint_of[int(d)] for d in dofs], obstacles, margin,
+    checker = JointSpaceChecker(scene, robot.body, _single_dof_joints(robot, dofs), obstacles, margin,
                                 [(b, link) for b in attached])
     with checker.session():
         plan = rrt_connect(q_start[dofs], q_goal[dofs], robot.lower[dofs], robot.upper[dofs], checker, rng, settings)
@@ -267,3 +268,40 @@ def plan_joint_path(scene, robot, q_start: Sequence[float], q_goal: Sequence[flo
             full.append(q)
         plan.path = full
     return plan
+
+
+def _single_dof_joints(robot, dofs: np.ndarray) -> list[int]:
+    joint_of = {jt.dof_slice.start: jt.index for jt in robot.joints if jt.dof_slice.stop - jt.dof_slice.start == 1}
+    return [joint_of[int(d)] for d in dofs]
+
+
+def solve_ik(scene, robot, hand: str, target_pos: Sequence[float], target_orn: Sequence[float] | None = None,
+             q_seed: Sequence[float] | None = None, iterations: int = 300, tolerance: float = 0.003) -> np.ndarray | None:
+    """A full joint vector that puts `hand`'s tool point at `target_pos` (and `target_orn`, for 6-dof arms) within
+    `tolerance` m, or None. `robot.ik_step` iterated on teleported joints inside a saved state: the world, and the
+    motors' targets, are as they were afterwards. Deterministic: no random restarts."""
+    q = np.asarray(robot.joint_state()[0] if q_seed is None else q_seed, dtype=np.float64).copy()
+    dofs = robot.ik_dofs(hand)
+    joints = _single_dof_joints(robot, dofs)
+    target_pos = np.asarray(target_pos, dtype=np.float64)
+    orn = None if target_orn is None else np.asarray(target_orn, dtype=np.float64)
+    with scene.saved_state():
+        for _ in range(iterations):
+            scene.set_joint_positions(robot.body, joints, q[dofs])
+            pos, cur = robot.ee_world_pose(hand)
+            if np.linalg.norm(pos - target_pos) < tolerance and (
+                    orn is None or len(dofs) < 6 or np.linalg.norm(tf.orientation_error(cur, orn)) < 10 * tolerance):
+                return q
+            q = robot.ik_step(q, hand, target_pos, orn, pose=(pos, cur))
+    return None
+
+
+def plan_to_pose(scene, robot, hand: str, target_pos: Sequence[float], target_orn: Sequence[float] | None,
+                 obstacles: Sequence[int], rng: np.random.Generator, q_start: Sequence[float] | None = None,
+                 **kwargs) -> Plan:
+    """`solve_ik` for the goal, then `plan_joint_path` from `q_start` (default: the robot's joints now)."""
+    q_start = np.asarray(robot.joint_state()[0] if q_start is None else q_start, dtype=np.float64)
+    q_goal = solve_ik(scene, robot, hand, target_pos, target_orn, q_seed=q_start)
+    if q_goal is None:
+        return Plan(None, "no joint configuration reaches the target pose (inverse kinematics did not converge)")
+    return plan_joint_path(scene, robot, q_start, q_goal, obstacles, rng, hand=hand, **kwargs)

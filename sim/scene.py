@@ -80,6 +80,9 @@ class Scene:
         """Teleport a body's base (reset time, markers): no physics runs in between."""
         p.resetBasePositionAndOrientation(body, position, orientation, physicsClientId=self.client)
 
+    def set_body_velocity(self, body: int, linear=(0.0, 0.0, 0.0), angular=(0.0, 0.0, 0.0)) -> None:
+        p.resetBaseVelocity(body, list(linear), list(angular), physicsClientId=self.client)
+
     def change_dynamics(self, body: int, link: int = -1, **properties) -> None:
         """PyBullet's changeDynamics (mass, lateralFriction, spinningFriction, ...) for one link (-1: the base)."""
         p.changeDynamics(body, link, physicsClientId=self.client, **properties)

@@ -124,3 +124,20 @@ def test_a_held_object_must_miss_the_obstacles_too(panda):
     finally:
         held.remove()
         post.remove()
+
+
+def test_plan_to_a_hand_pose_behind_the_wall(panda):
+    from flywheel.sim.planning import plan_to_pose, solve_ik
+    scene, robot, qa, qb, wall, cube = panda
+    robot.reset(qa)
+    target, orn = robot.ee_world_pose("right_hand")
+    target = target * np.array([1.0, -1.0, 1.0]) + np.array([0.0, 0.0, 0.05])  # the mirror image, 5 cm higher
+    q_goal = solve_ik(scene, robot, "right_hand", target, orn, q_seed=qb)
+    assert q_goal is not None and np.array_equal(robot.joint_state()[0], qa), "IK left the robot where it was"
+    plan = plan_to_pose(scene, robot, "right_hand", target, orn, [wall.body], np.random.default_rng(0))
+    assert plan.ok, plan.reason
+    robot.reset(plan.path[-1])
+    assert np.linalg.norm(robot.ee_world_pose("right_hand")[0] - target) < 0.003
+    robot.reset(qa)
+    far = plan_to_pose(scene, robot, "right_hand", [3.0, 0.0, 0.3], None, [wall.body], np.random.default_rng(0))
+    assert not far.ok and far.reason.startswith("no joint configuration reaches the target pose")

@@ -43,6 +43,9 @@ def _finish(scene, body: int, params: dict, rgba) -> None:
         scene.set_color(body, rgba)
     if "friction" in params:
         scene.change_dynamics(body, -1, lateralFriction=params["friction"])
+    if "rolling_friction" in params:
+        scene.change_dynamics(body, -1, rollingFriction=params["rolling_friction"],
+                              spinningFriction=params["rolling_friction"])
 
 
 # ---- primitives ------------------------------------------------------------------------------------------
@@ -57,8 +60,6 @@ def build_primitive(scene, kind: ObjectKind, params: dict, rgba, position, orien
     else:
         size = np.full(3, 2 * params["radius"])
         body = scene.ball(params["radius"], PARKED, mass=mass, color=rgba)
-        scene.change_dynamics(body, -1, rollingFriction=params["rolling_friction"],
-                              spinningFriction=params["rolling_friction"])
     offset = np.array([0.0, 0.0, size[2] / 2])
     place(scene, body, offset, position, orientation)
     _finish(scene, body, params, None)

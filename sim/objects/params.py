@@ -37,6 +37,8 @@ class Param:
     n: int = 0
     doc: str = ""
     choices: tuple = field(default=())
+    excluded: tuple = field(default=())  # values in range that are still refused ...
+    excluded_why: str = ""  # ... and why
 
     def check(self, value, where: str):
         if self.kind == "color":
@@ -73,6 +75,8 @@ class Param:
     def _bounded(self, v, where: str):
         if (self.lo is not None and v < self.lo) or (self.hi is not None and v > self.hi):
             raise ObjectSpecError(where, f"{v!r} is out of range{self._range()}")
+        if v in self.excluded:
+            raise ObjectSpecError(where, f"{v!r} cannot be used: {self.excluded_why}")
         return v
 
     def _range(self) -> str:

@@ -45,9 +45,10 @@ class SceneObject:
         return self.pose()[0]
 
     def set_pose(self, position: Sequence[float], yaw: float = 0.0, orientation: Sequence[float] | None = None) -> None:
-        """Teleport (reset time), with the same pose convention as `spawn`."""
+        """Teleport at rest (reset time), with the same pose convention as `spawn`."""
         builders.place(self.scene, self.body, self.base_offset, position, _orientation(yaw, orientation),
                        self.base_orientation)
+        self.scene.set_body_velocity(self.body)
 
     def point(self, name: str) -> np.ndarray:
         """World position of a named point: ``center``, ``top`` (the middle of the top face), ``inside`` (a

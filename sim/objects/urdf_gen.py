@@ -2,7 +2,7 @@
 and a cache folder keyed by a hash of that text's inputs, so the same parameters give the same file, byte for byte.
 
 Files go to ``$FLYWHEEL_CACHE_DIR/fixtures`` (else ``$XDG_CACHE_HOME/flywheel/fixtures``, else
-``~/.cache/flywheel/fixtures``), never into the package. A file is written once (to a temporary name, then renamed,
+``~/.cache/flywheel/fixtures``; where that cannot be made, the temporary folder), never into the package. A file is written once (to a temporary name, then renamed,
 so parallel workers never read half a file) and reused afterwards. Pure Python: no PyBullet.
 """
 from __future__ import annotations
@@ -121,6 +121,10 @@ def cache_dir() -> Path:
     return Path(base) / "flywheel" / "fixtures"
 
 
+def _fallback_dir() -> Path:
+    return Path(tempfile.gettempdir()) / f"flywheel-{os.getuid()}" / "fixtures"
+
+
 def cache_key(kind: str, params: dict) -> str:
     """Hash of the kind, its complete parameters and the generator version."""
     text = json.dumps({"kind": kind, "params": params, "version": GENERATOR_VERSION}, sort_keys=True,
@@ -134,7 +138,12 @@ def cached_urdf(kind: str, params: dict, model: Model, folder: Path | None = Non
     path = folder / f"{kind}-{cache_key(kind, params)}.urdf"
     if path.is_file():
         return path
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only home (some cluster nodes): the temporary folder serves as well
+        if folder != _fallback_dir():
+            return cached_urdf(kind, params, model, _fallback_dir())
+        raise
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w") as f:

@@ -188,8 +188,8 @@ def gather(path: str | os.PathLike, *, samples: int = 4, renderer: Renderer | No
         size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
         rate = float(success.mean()) if success is not None and n else float("nan")
         summary = [
-            ("robots", ", ".join(sorted(set(robot)))),
-            ("tasks", ", ".join(sorted(set(task)))),
+            ("robots", _listing(robot)),
+            ("tasks", _listing(task)),
             ("instructions", str(len(ds.tasks))),
             ("episodes", str(n)),
             ("frames", f"{ds.num_frames} at {ds.fps} fps ({ds.num_frames / max(ds.fps, 1):.1f} s)"),
@@ -213,6 +213,13 @@ def gather(path: str | os.PathLike, *, samples: int = 4, renderer: Renderer | No
         return data
     finally:
         ds.close()
+
+
+def _listing(values: list[str], most: int = 8) -> str:
+    """The distinct values, sorted, at most ``most`` of them and how many more."""
+    distinct = sorted(set(values))
+    more = f" and {len(distinct) - most} more" if len(distinct) > most else ""
+    return ", ".join(distinct[:most]) + more
 
 
 def _caption(data: ReportData, i: int) -> str:

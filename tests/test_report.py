@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -273,6 +274,15 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
     assert cli_main(["dataset", "view", str(tmp_path / "ds"), "--episodes", "x"]) == 2
     assert "--episodes" in capsys.readouterr().err
     assert not list(tmp_path.glob("r.*")) and not list(tmp_path.glob("*.rrd"))
+
+
+def test_view_without_rerun_says_what_to_install(tmp_path, capsys, monkeypatch):
+    synthetic.write_synthetic_dataset(tmp_path / "ds", "arm7", range(1))
+    monkeypatch.setitem(sys.modules, "rerun", None)  # as if rerun-sdk were not installed
+    assert cli_main(["dataset", "view", str(tmp_path / "ds"), "--out", str(tmp_path / "v.rrd")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install 'flywheel[view]'" in err
+    assert not (tmp_path / "v.rrd").exists()
 
 
 # ---- rerun ------------------------------------------------------------------------------------------

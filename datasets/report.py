@@ -32,6 +32,7 @@ from .report_data import ReportData, Renderer, gather
 
 _RENDERER: Renderer | None = None
 MAX_TABLE_ROWS = 60
+MAX_EPISODE_ROWS = 500  # the per-episode table: enough to scan, bounded for datasets of millions of episodes
 
 CSS = """
 body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -83,18 +84,20 @@ def write_report(path: str | os.PathLike, out: str | os.PathLike, *, samples: in
 
 
 # ---- HTML -------------------------------------------------------------------------------------------
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]], numeric: Sequence[int] = ()) -> str:
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]], numeric: Sequence[int] = (),
+           most: int = MAX_TABLE_ROWS, total: int | None = None) -> str:
+    """An HTML table of the first ``most`` rows; a last row counts the rest (of ``total``, default len(rows))."""
     head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
     head = f"<thead><tr>{head}</tr></thead>" if any(header) else ""
     body = []
-    for r in rows[:MAX_TABLE_ROWS]:
+    for r in rows[:most]:
         cells = []
         for j, v in enumerate(r):
             text = v if isinstance(v, _Raw) else escape(str(v))
             cells.append(f'<td class="num">{text}</td>' if j in numeric else f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    more = (f'<tr><td colspan="{len(header)}">... {len(rows) - MAX_TABLE_ROWS} more rows</td></tr>'
-            if len(rows) > MAX_TABLE_ROWS else "")
+    total = len(rows) if total is None else total
+    more = f'<tr><td colspan="{len(header)}">... {total - most} more rows</td></tr>' if total > most else ""
     return f"<table>{head}<tbody>{''.join(body)}{more}</tbody></table>"
 
 
@@ -132,11 +135,24 @@ def _success_section(data: ReportData) -> str:
     return "<section id='success'>" + "".join(parts) + "</section>"
 
 
+def _episodes_table(data: ReportData) -> str:
+    rows = []
+    for i in range(min(len(data.length), MAX_EPISODE_ROWS)):
+        ok = "n/a" if data.success is None else ("✓" if data.success[i] else "✗")
+        seed = "" if data.seed is None else int(data.seed[i])
+        rows.append([int(data.episode_index[i]), data.task[i], data.robot[i], seed, int(data.length[i]), ok,
+                     data.instruction[i]])
+    table = _table(("episode", "task", "robot", "seed", "frames", "success", "instruction"), rows, (0, 3, 4),
+                   most=MAX_EPISODE_ROWS, total=len(data.length))
+    return f"<details><summary>every episode ({len(data.length)})</summary>{table}</details>"
+
+
 def _charts_section(data: ReportData) -> str:
     charts = [svg.length_histogram(data.length, data.success)]
     if data.seed is not None and data.success is not None and len(data.seed):
         charts.append(svg.success_over_seeds(data.seed, data.success))
-    return ("<section id='histograms'><h2>Episodes</h2><div class='grid-2'>" + "".join(charts) + "</div></section>")
+    return ("<section id='histograms'><h2>Episodes</h2><div class='grid-2'>" + "".join(charts) + "</div>"
+            + _episodes_table(data) + "</section>")
 
 
 def _stats_section(data: ReportData) -> str:

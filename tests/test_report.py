@@ -212,6 +212,7 @@ def test_success_tables_of_a_merged_multi_instruction_dataset(tmp_path):
     html = build_html(data)
     assert_self_contained(html)
     assert "operation" in html and "pick the cube" in html
+    assert "<summary>every episode (10)</summary>" in html and "<td>✗</td>" in html
 
 
 def test_per_robot_table_of_a_canonical_merge(tmp_path):

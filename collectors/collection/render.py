@@ -73,6 +73,19 @@ def resolve_episodes(ds, episodes: list[int], depth: int = 4) -> dict[int, tuple
     return out
 
 
+def task_of(cfg: dict[str, Any], seed: int) -> str:
+    """The task an episode of this collection config ran: the config's, or for a multi-task run (``config.tasks``
+    and ``weights``) the one its seed drew, as the collectors' multi-task module draws it."""
+    tasks = cfg.get("tasks")
+    if not tasks:
+        return cfg["task"]
+    try:
+        from flywheel.collectors.collection.multitask import task_for_seed
+    except ImportError:
+        raise ValueError("a multi-task dataset: this flywheel cannot tell which task an episode ran") from None
+    return tasks[task_for_seed(seed, list(cfg.get("weights") or [1.0] * len(tasks)))]
+
+
 def render_samples(ds, episodes: list[int], *, camera: str = CAMERA) -> tuple[dict[int, np.ndarray], str]:
     """Re-simulate ``episodes`` of the open dataset ``ds`` with ``camera``: {episode: uint8 (T, H, W, 3)} and a
     label for the page. ValueError when none can be re-simulated (no collection config, no seeds)."""
@@ -88,24 +101,26 @@ def render_samples(ds, episodes: list[int], *, camera: str = CAMERA) -> tuple[di
         groups.setdefault((root, repr(sorted(cfg.items()))), (cfg, []))[1].append((i, k))
     for (root, _), (cfg, members) in groups.items():
         source = datasets.open(root)
+        envs: dict[str, Any] = {}  # task -> (env, recorder): a multi-task run has one per task
         try:
             if "seed" not in source.episodes.column_names:
                 continue
             seeds = source.episodes.column("seed").to_pylist()
-            env_cfg = worker.env_config(cfg["task"], cfg["robot"], cfg.get("control_mode", "joint_pos"), [camera],
-                                        cfg.get("max_steps"), cfg.get("randomize", True), camera_size=list(CAMERA_SIZE),
-                                        camera_hz=_camera_hz(int(source.fps)))  # a flywheel dataset's fps: its control rate
-            env = worker.make_env(env_cfg)
-            try:
-                recorder = EpisodeRecorder(env)
-                for i, k in members:
-                    if seeds[k] is None:
-                        continue
-                    ep = recorder.replay(source.episode(k, ["action"])["action"], int(seeds[k]))
-                    frames[i] = ep.frames[IMAGE_PREFIX + camera]
-            finally:
-                env.close()
+            for i, k in members:
+                if seeds[k] is None:
+                    continue
+                task = task_of(cfg, int(seeds[k]))
+                if task not in envs:  # the camera's rate from the dataset's fps, which is a flywheel run's control rate
+                    env_cfg = worker.env_config(task, cfg["robot"], cfg.get("control_mode", "joint_pos"), [camera],
+                                                cfg.get("max_steps"), cfg.get("randomize", True),
+                                                camera_size=list(CAMERA_SIZE), camera_hz=_camera_hz(int(source.fps)))
+                    env = worker.make_env(env_cfg)
+                    envs[task] = (env, EpisodeRecorder(env))
+                ep = envs[task][1].replay(source.episode(k, ["action"])["action"], int(seeds[k]))
+                frames[i] = ep.frames[IMAGE_PREFIX + camera]
         finally:
+            for env, _ in envs.values():
+                env.close()
             source.close()
     if not frames:
         raise ValueError(f"{ds.root}: the sample episodes have no seed: they cannot be re-simulated")

@@ -195,6 +195,22 @@ def test_demo_ends_with_a_multi_task_humanoid_report(tmp_path):
     assert "<td>reach</td>" in html and "<td>pick_place</td>" in html
 
 
+def test_a_multi_task_episode_replays_the_task_its_seed_drew(monkeypatch):
+    import types
+
+    from flywheel.collectors.collection.render import task_of
+
+    assert task_of({"task": "reach", "robot": "panda"}, 7) == "reach"
+    fake = types.ModuleType("multitask")
+    fake.task_for_seed = lambda seed, weights: seed % len(weights)  # the collectors' draw, stood in for
+    monkeypatch.setitem(sys.modules, "flywheel.collectors.collection.multitask", fake)
+    cfg = {"task": "reach,pick_place", "tasks": ["reach", "pick_place"], "weights": [1.0, 1.0], "robot": "panda"}
+    assert [task_of(cfg, s) for s in range(3)] == ["reach", "pick_place", "reach"]
+    monkeypatch.setitem(sys.modules, "flywheel.collectors.collection.multitask", None)
+    with pytest.raises(ValueError, match="multi-task"):
+        task_of(cfg, 0)
+
+
 # ---- what the page says -----------------------------------------------------------------------------
 def test_success_tables_of_a_merged_multi_instruction_dataset(tmp_path):
     synthetic.write_synthetic_dataset(tmp_path / "a", "arm7", range(4))

@@ -114,16 +114,21 @@ class Scene:
         pos, _ = p.getBasePositionAndOrientation(body, physicsClientId=cid)
         p.applyExternalForce(body, -1, force, pos, p.WORLD_FRAME, physicsClientId=cid)
 
-    def weld(self, body: int, link: int, child: int, child_pos, child_orn) -> int:
-        """Fix `child` (a base) to `body`'s `link` where it is now (world pose `child_pos`, `child_orn`): a grasp
-        assist. Returns the constraint, for `remove_constraint`."""
+    def weld(self, body: int, link: int, child: int, child_pos, child_orn, child_link: int = -1) -> int:
+        """Fix `child` (its base, or `child_link`) to `body`'s `link` where it is now (world pose `child_pos`,
+        `child_orn` of the child's centre of mass: `link_com_pose`): a grasp assist. Returns the constraint, for
+        `remove_constraint`."""
         cid = self.client
-        st = p.getLinkState(body, link, physicsClientId=cid)
-        # constraint frames are relative to the link's inertial frame: world -> link frame -> inertial frame
-        rel = p.multiplyTransforms(*p.invertTransform(st[4], st[5]), child_pos, child_orn)
-        local_pos, local_orn = p.multiplyTransforms(*p.invertTransform(st[2], st[3]), *rel)
-        return p.createConstraint(body, link, child, -1, p.JOINT_FIXED, [0, 0, 0], local_pos, [0, 0, 0], local_orn,
-                                  physicsClientId=cid)
+        if link < 0:  # a base: its pose is its inertial frame's
+            base = p.getBasePositionAndOrientation(body, physicsClientId=cid)
+            local_pos, local_orn = p.multiplyTransforms(*p.invertTransform(*base), child_pos, child_orn)
+        else:
+            st = p.getLinkState(body, link, physicsClientId=cid)
+            # constraint frames are relative to the link's inertial frame: world -> link frame -> inertial frame
+            rel = p.multiplyTransforms(*p.invertTransform(st[4], st[5]), child_pos, child_orn)
+            local_pos, local_orn = p.multiplyTransforms(*p.invertTransform(st[2], st[3]), *rel)
+        return p.createConstraint(body, link, child, child_link, p.JOINT_FIXED, [0, 0, 0], local_pos, [0, 0, 0],
+                                  local_orn, physicsClientId=cid)
 
     def remove_constraint(self, constraint: int) -> None:
         p.removeConstraint(constraint, physicsClientId=self.client)
@@ -224,6 +229,14 @@ class Scene:
             return p.getBasePositionAndOrientation(body, physicsClientId=cid)
         st = p.getLinkState(body, link, computeForwardKinematics=1, physicsClientId=cid)
         return st[4], st[5]
+
+    def link_com_pose(self, body: int, link: int) -> tuple[tuple, tuple]:
+        """World (position, orientation) of a link's centre of mass frame (-1: the base), what `weld` takes."""
+        cid = self.client
+        if link < 0:
+            return p.getBasePositionAndOrientation(body, physicsClientId=cid)
+        st = p.getLinkState(body, link, computeForwardKinematics=1, physicsClientId=cid)
+        return st[0], st[1]
 
     def push_link(self, body: int, link: int, force, position=None) -> None:
         """A world-frame force on a link (at `position`, default its frame's origin) for the next substep."""

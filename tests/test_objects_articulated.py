@@ -148,3 +148,30 @@ def test_a_panda_pinches_the_drawer_fin_from_above_and_pulls_it_open():
         assert drawer.joint_fraction() > 0.9
     finally:
         scene.close()
+
+
+def test_a_fingerless_hand_welded_to_the_lid_lifts_it_open():
+    """The grasp assist of hands without fingers (humanoids) holds a fixture's moving part like an object."""
+    from flywheel.sim import transforms as tf
+    from flywheel.sim.objects import spawn
+    from flywheel.sim.scene import Scene
+    scene = Scene()
+    try:
+        box = spawn(scene, "lidded_box", {}, position=(0.0, 0.0, 0.0))
+        grip, frame0 = box.handle_pose()
+        hand = spawn(scene, "sphere", {"radius": 0.02, "mass": 0.5}, position=grip + np.array([0.0, 0.0, 0.03]))
+        offset = tf.quat_rotate(tf.quat_conj(frame0), hand.center() - grip)  # the hand in the lid's frame
+        constraint = box.weld_handle(hand.body, -1)
+        for _ in range(480):  # the hand (a floating ball, holding up its weight) drags the lid along its arc
+            grip, frame = box.handle_pose()
+            target = grip + tf.quat_rotate(frame, offset) + 0.05 * box.open_direction()
+            push = 40.0 * (target - hand.center()) + np.array([0.0, 0.0, 0.7 * 9.81])
+            scene.push_base(hand.body, push.tolist())
+            scene.step()
+        assert box.joint_fraction() > 0.9
+        scene.remove_constraint(constraint)
+        scene.remove_body(hand.body)
+        scene.step(240)
+        assert box.joint_fraction() > 0.9, "let go past upright, the lid stays open on its stop"
+    finally:
+        scene.close()

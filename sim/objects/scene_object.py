@@ -167,6 +167,13 @@ class SceneObject:
         out of the face for bar handles."""
         return self._joint().approach(self.scene, self.body)
 
+    def weld_handle(self, body: int, link: int) -> int:
+        """Grasp assist for hands without fingers: fix the moving part to `body`'s `link` where both are now; the
+        hand then opens the fixture by moving. Returns the constraint (`Scene.remove_constraint` lets go)."""
+        moving = self._joint().link
+        pos, orn = self.scene.link_com_pose(self.body, moving)
+        return self.scene.weld(body, link, self.body, pos, orn, child_link=moving)
+
     def open_direction(self) -> np.ndarray:
         """World unit vector the handle moves along when the joint opens, at the current joint position."""
         return self._joint().open_direction(self.scene, self.body)

@@ -118,3 +118,14 @@ def test_visual_randomisation_is_deterministic_per_seed_and_leaves_physics_alone
     assert a.visual_draw != draw7 and set(draw7) == {"floor", "fixtures", "objects", "light", "camera_jitter"}
     for e in (a, b, plain):
         e.close()
+
+
+def test_links_named_like_cameras_get_a_camera():
+    from types import SimpleNamespace
+
+    spec = dataclasses.replace(robots.get("panda"), cameras=())
+    fake = SimpleNamespace(link_index={"base": -1, "d435_cam": 2, "front_camera_link": 3, "camera_color_optical_frame": 4},
+                           hands=[])
+    cams = {c.name: c for c in mounted_cameras(spec, fake)}
+    assert set(cams) == {"d435_cam", "front_camera_link"}  # optical frames are not camera mounts
+    assert cams["front_camera_link"].link == "front_camera_link" and cams["front_camera_link"].target == (1.0, 0.0, 0.0)

@@ -4,6 +4,8 @@ camera on every hand.
 Why by rule: policies for real robots expect head and wrist views, and most models (a URDF just added with
 ``flywheel robots add``) carry no camera. A spec's own cameras always win; the rule only adds what is missing:
 
+- a camera on every link named like one (``camera``, ``cam``; ``_optical`` frames skipped), named after the link,
+  looking along the link's x axis with z up (the ROS ``camera_link`` convention);
 - ``head`` (humanoids): on the link named like a head (else neck, else the base), 10 cm forward of it, looking
   forward and down at 45 degrees;
 - ``<hand>_wrist`` (``wrist`` on a one-handed robot), for each hand without a camera on its end-effector link:
@@ -81,11 +83,24 @@ def wrist_camera(robot, hand: str, name: str) -> Camera:
                   width=SIZE, height=SIZE, near=0.01, far=3.0)
 
 
+def camera_links(robot) -> list[str]:
+    """Links named like cameras (``camera``/``cam`` among their words), optical frames left out."""
+    return sorted(n for n in robot.link_index if {"camera", "cam"} & set(tokens(n)) and "optical" not in tokens(n))
+
+
 def mounted_cameras(spec: RobotSpec, robot) -> list[Camera]:
-    """The spec's cameras plus the head and wrist cameras the rule adds where the spec has none."""
+    """The spec's cameras plus those the rule adds: one per camera-named link, then head and wrist cameras
+    where the spec has none."""
     cams = list(spec.cameras)
     names = {c.name for c in cams}
     on_links = {c.link for c in cams if c.link}
+    for link in camera_links(robot):
+        if link in on_links or link in names:
+            continue
+        cams.append(Camera(name=link, link=link, position=(0.0, 0.0, 0.0), target=(1.0, 0.0, 0.0), up=(0.0, 0.0, 1.0),
+                           fov=70.0, width=SIZE, height=SIZE, near=0.02, far=6.0))
+        names.add(link)
+        on_links.add(link)
     if spec.kind == "humanoid" and "head" not in names:
         cams.append(head_camera(robot))
     hands = [h for h in robot.hands]

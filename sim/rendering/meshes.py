@@ -124,8 +124,11 @@ def simplified_urdf(urdf: str | os.PathLike, budget: int, cache: Path | None = N
     total = sum(len(c[1]) for c in counts.values())
     if total <= budget:
         return urdf
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+    except OSError:  # no writable cache: render the stock meshes (slower, never wrong)
+        return urdf
     try:
         names = {}
         for k, (p, (verts, faces, mtllib, material)) in enumerate(counts.items()):
@@ -169,5 +172,8 @@ def render_spec(spec: RobotSpec, budget: int) -> RobotSpec:
     Only the loaded model differs: datasets keep recording the original spec and its model's hash."""
     if spec.model_format != "urdf" or not spec.model_path().is_file():
         return spec
-    path = simplified_urdf(spec.model_path(), budget)
+    try:
+        path = simplified_urdf(spec.model_path(), budget)
+    except (ET.ParseError, OSError, ValueError, IndexError):  # a model the loader will name the problem of
+        return spec
     return spec if path == spec.model_path().resolve() else dataclasses.replace(spec, model=str(path))

@@ -1,4 +1,4 @@
-"""``flywheel dataset ...`` commands: validate, info, export, finalize, merge, split, filter, push.
+"""``flywheel dataset ...`` commands: validate, info, report, view, export, finalize, merge, split, filter, push.
 
 Imports of pyarrow and the exporters stay inside the handlers so ``flywheel --help`` stays fast. Every
 handler turns an environment failure (disk full, read-only, permission, a file where a folder should be,
@@ -43,6 +43,23 @@ def add_commands(subparsers) -> None:
     i.add_argument("path", type=Path)
     i.add_argument("--json", action="store_true", help="print the summary as JSON")
     i.set_defaults(handler=cmd_info)
+
+    r = sub.add_parser("report", help="one self-contained HTML page: summary, success tables, histograms, feature "
+                                      "distributions and sample episodes as video")
+    r.add_argument("path", type=Path)
+    r.add_argument("--out", required=True, type=Path, help="the HTML file to write (e.g. report.html)")
+    r.add_argument("--samples", type=int, default=4, help="sample episodes shown as video (default 4)")
+    r.add_argument("--no-render", action="store_true",
+                   help="state-only datasets: do not re-simulate sample episodes to show them (no videos then)")
+    r.set_defaults(handler=cmd_report)
+
+    vw = sub.add_parser("view", help="write episodes as a Rerun recording (.rrd): every scalar and camera frame on a "
+                                     "timeline (needs flywheel[view])")
+    vw.add_argument("path", type=Path)
+    vw.add_argument("--out", type=Path, default=None, help="the .rrd file (default: <dataset folder name>.rrd here)")
+    vw.add_argument("--episodes", default="0", help="episode indices: 0:3, 5 or 1,4,9 (default 0)")
+    vw.add_argument("--no-images", action="store_true", help="leave camera frames out")
+    vw.set_defaults(handler=cmd_view)
 
     e = sub.add_parser("export", help="export to another format (minari, robomimic)")
     e.add_argument("path", type=Path)
@@ -166,6 +183,43 @@ def cmd_info(args: argparse.Namespace) -> int:
     width = max(len(k) for k in s["features"])
     for k, v in s["features"].items():
         print(f"  {k:<{width}}  {v['dtype']:<8} {v['shape']}")
+    return 0
+
+
+@_one_line_errors("write the report")
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    if args.samples < 0:
+        raise ValueError(f"--samples must be 0 or more, got {args.samples}")
+    out = write_report(args.path, args.out, samples=args.samples, render=not args.no_render)
+    print(f"wrote {out} ({_human(out.stat().st_size)}); open it in a browser: file://{out.resolve()}")
+    return 0
+
+
+def _episode_list(text: str) -> list[int]:
+    out: list[int] = []
+    try:
+        for part in str(text).split(","):
+            if ":" in part:
+                a, b = part.split(":", 1)
+                out.extend(range(int(a or 0), int(b)))
+            elif part.strip():
+                out.append(int(part))
+    except ValueError:
+        raise ValueError(f"--episodes {text!r}: use indices like 0:3, 5 or 1,4,9") from None
+    if not out:
+        raise ValueError(f"--episodes {text!r} selects no episode")
+    return out
+
+
+@_one_line_errors("write the Rerun recording")
+def cmd_view(args: argparse.Namespace) -> int:
+    from .report_rerun import write_rrd
+
+    out = args.out or Path(f"{Path(args.path).resolve().name}.rrd")
+    write_rrd(args.path, out, _episode_list(args.episodes), images=not args.no_images)
+    print(f"wrote {out}; open it with: rerun {out}")
     return 0
 
 

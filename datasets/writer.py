@@ -131,7 +131,8 @@ class StagingWriter:
             if seg is None:
                 h, w = self.features[name]["shape"][:2]
                 seg = self._segments[name] = video.SegmentWriter(video.segment_path(self._final_path(), name), h, w,
-                                                                 self.fps, self._encoders[name])
+                                                                 self.fps, self._encoders[name],
+                                                                 video.gop_of(self.features[name]))
             before = seg.encode_s
             firsts[name] = seg.add(arr)
             self.encode_s += seg.encode_s - before

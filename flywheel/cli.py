@@ -59,10 +59,26 @@ def compose_layers() -> None:
     infer_poses.use_collision_lows(collision_lows)
 
 
+def use_report_renderer() -> None:
+    """`flywheel dataset report` shows state-only datasets by re-simulating sample episodes
+    (`flywheel.collectors.collection.render`), while `flywheel.datasets` imports no simulator. Wired for the
+    `dataset` commands only: it imports pyarrow, which `flywheel --help` need not load."""
+    from flywheel.datasets import report
+
+    def render_samples(*args, **kwargs):
+        from flywheel.collectors.collection.render import render_samples as render
+
+        return render(*args, **kwargs)
+
+    report.use_renderer(render_samples)
+
+
 def main(argv: list[str] | None = None) -> int:
     compose_layers()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "dataset":
+        use_report_renderer()
     try:
         result = args.handler(args)
     except (UserError, FileNotFoundError, ValueError, KeyError) as err:

@@ -17,6 +17,9 @@ from flywheel.canonical import EE_OBS_DIM, HANDS, ee_obs_offset
 from flywheel.robots.spec import Camera, RobotSpec
 from flywheel.sim import transforms as tf
 from flywheel.sim.camera import CameraRig
+from flywheel.sim.rendering.meshes import VISUAL_TRIANGLES, render_spec
+from flywheel.sim.rendering.mounts import mounted_cameras
+from flywheel.sim.rendering.visual_random import VisualRandomization, VisualRandomizer
 from flywheel.sim.controllers import CONTROLLERS, HandCommands, make_controller
 from flywheel.sim.robot import Robot
 from flywheel.sim.scene import PHYSICS_HZ, Scene
@@ -34,10 +37,17 @@ class RobotTaskEnv(gym.Env):
     def __init__(self, robot: str | RobotSpec = "panda", task: str | Task = "reach", control_mode: str = "joint_pos",
                  camera: str | list[str] | None = None, depth: bool = False, randomize: bool = True,
                  control_hz: int = 20, fixed_base: bool | None = None, render_mode: str | None = None,
-                 camera_size: int | tuple[int, int] | None = None, camera_hz: int | None = None):
+                 camera_size: int | tuple[int, int] | None = None, camera_hz: int | None = None,
+                 segmentation: bool = False, visual_randomization: bool | dict | None = None,
+                 visual_triangles: int | None = VISUAL_TRIANGLES, renderer: str | None = None):
         """``camera_size``: every camera's (height, width), or one side for square images (default: each camera's
         own size). ``camera_hz``: how often cameras render (a divisor of ``control_hz``; default every step); between
-        renders the observation repeats the last frame, as a camera slower than the control loop would."""
+        renders the observation repeats the last frame, as a camera slower than the control loop would.
+        ``segmentation``: per-camera body-id masks in ``obs["segmentation"]``. ``visual_randomization``: True, or a
+        dict of `VisualRandomization` fields: colours, textures, light and camera jitter drawn per episode from the
+        reset seed (physics untouched). ``visual_triangles``: with cameras, the robot's visual meshes are
+        decimated to about this many triangles (None: stock meshes; physics is the same either way).
+        ``renderer``: tiny, egl or auto (default: ``$FLYWHEEL_RENDERER``, else EGL when a GPU is present)."""
         if control_mode not in CONTROL_MODES:
             raise ValueError(f"unknown control_mode {control_mode!r}; use one of {', '.join(CONTROL_MODES)}")
         valid_rates = [hz for hz in range(1, PHYSICS_HZ + 1) if PHYSICS_HZ % hz == 0]
@@ -60,11 +70,18 @@ class RobotTaskEnv(gym.Env):
         self._frames: tuple[dict, dict] | None = None
         self.metadata = dict(self.metadata, render_fps=control_hz)
 
+        self.visual_randomization = VisualRandomization.from_value(visual_randomization)
+        self._visual = None
+        self.visual_draw: dict[str, Any] | None = None  # the last episode's visual draws (randomisation on)
+        self._resets = 0
         self.scene = Scene()
         try:
-            self.robot = Robot(self.scene, self.spec_robot, fixed_base=fixed_base)
+            loaded = self.spec_robot
+            if camera and visual_triangles:  # rendering only: collision shapes and inertias are the model's own
+                loaded = render_spec(self.spec_robot, int(visual_triangles))
+            self.robot = Robot(self.scene, loaded, fixed_base=fixed_base)
             self.task.build(self.scene, self.robot)
-            self._setup_cameras(camera, depth)
+            self._setup_cameras(camera, depth, segmentation, renderer)
         except Exception:
             self.scene.close()
             raise
@@ -106,6 +123,9 @@ class RobotTaskEnv(gym.Env):
             if self.cameras.depth:
                 spaces["depth"] = gym.spaces.Dict({c.name: gym.spaces.Box(0.0, np.inf, (c.height, c.width, 1), np.float32)
                                                    for c in self._camera_specs})
+            if self.cameras.segmentation:
+                spaces["segmentation"] = gym.spaces.Dict({c.name: gym.spaces.Box(-1, 2**31 - 1, (c.height, c.width), np.int32)
+                                                          for c in self._camera_specs})
         return gym.spaces.Dict(spaces)
 
     @property
@@ -116,9 +136,9 @@ class RobotTaskEnv(gym.Env):
     def state_names(self) -> list[str]:
         return [f"q.{n}" for n in self.robot.dof_names] + [f"qd.{n}" for n in self.robot.dof_names]
 
-    def _setup_cameras(self, camera, depth: bool) -> None:
+    def _setup_cameras(self, camera, depth: bool, segmentation: bool = False, renderer: str | None = None) -> None:
         names = [camera] if isinstance(camera, str) else list(camera or [])
-        available = {c.name: c for c in self.spec_robot.cameras}
+        available = {c.name: c for c in mounted_cameras(self.spec_robot, self.robot)}
         available.update({c.name: c for c in self.task.scene_cameras()})
         unknown = [n for n in names if n not in available]
         if unknown:
@@ -132,8 +152,12 @@ class RobotTaskEnv(gym.Env):
             self._camera_specs = [dataclasses.replace(c, height=h, width=w) for c in self._camera_specs]
         self._available_cameras = available
         link_index = dict(self.robot.link_index)
-        self.cameras = CameraRig(self.scene.client, self.robot.body, self._camera_specs, link_index, depth) if names else None
+        self.cameras = CameraRig(self.scene.client, self.robot.body, self._camera_specs, link_index, depth,
+                                 segmentation, renderer) if names else None
         self._render_rig = None
+        if self.cameras is not None and self.visual_randomization is not None:
+            self._visual = VisualRandomizer(self.scene.client, self.robot.body, self.scene.plane, self.cameras,
+                                            self.visual_randomization)
 
     # ---- gymnasium API -----------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -153,6 +177,10 @@ class RobotTaskEnv(gym.Env):
                 base_pos[:2] += rng.uniform(-0.01, 0.01, size=2)
         self.robot.reset(base_position=base_pos)
         self.task.reset(rng, self.randomize)
+        if self._visual is not None:  # its own stream from the seed: the physics draws above are unchanged
+            self.visual_draw = self._visual.apply(seed if seed is not None else self._resets)
+        self._resets += 1
+        self._frames = None
         self._q_target = self.robot.home_q.copy()
         self.robot.apply_joint_targets(self._q_target)
         self._steps = 0
@@ -214,6 +242,9 @@ class RobotTaskEnv(gym.Env):
         return next(iter(self._render_rig.render()[0].values()))
 
     def close(self):
+        for rig in (getattr(self, "cameras", None), getattr(self, "_render_rig", None)):
+            if rig is not None:
+                rig.close()
         if getattr(self, "scene", None) is not None:
             self.scene.close()
 
@@ -247,10 +278,12 @@ class RobotTaskEnv(gym.Env):
         if self.cameras is not None:
             if self._steps % self._render_every == 0 or self._frames is None:
                 self._frames = self.cameras.render()
-            rgb, depth = self._frames  # between renders: the last frame again (the camera is slower than control)
+            rgb, depth, seg = self._frames  # between renders: the last frame again (the camera is slower than control)
             obs["images"] = dict(rgb)
             if self.cameras.depth:
                 obs["depth"] = dict(depth)
+            if self.cameras.segmentation:
+                obs["segmentation"] = dict(seg)
         self._last_obs = obs
         return obs
 

@@ -245,19 +245,20 @@ def test_replay_finds_a_changed_observation(reference, tmp_path):
 def test_replay_with_camera_writes_a_new_dataset(reference, tmp_path):
     ref, _ = reference
     out = tmp_path / "with_images"
-    report = replay(ref, episodes=[slice(0, 3), 10], cameras=["front"], out=out, workers=2)
+    report = replay(ref, episodes=[slice(0, 3), 10], cameras=["front"], out=out, workers=2, camera_size=64)
     assert report.mismatches == {} and report.out == str(out)
     assert datasets.validate(out) == []
     ds, src = datasets.open(out), datasets.open(ref)
-    assert len(ds) == 4 and "observation.images.front" in ds.features
+    assert len(ds) == 4 and ds.features["observation.images.front"]["dtype"] == "video"  # LeRobot video, as collect
     assert ds.episodes.column("seed").to_pylist() == [SEED + k for k in (0, 1, 2, 10)]
     for new_i, old_i in enumerate((0, 1, 2, 10)):
         a, b = ds.episode(new_i), src.episode(old_i)
         img = a["observation.images.front"]
-        assert img.dtype == np.uint8 and img.shape == (len(b["action"]), 128, 128, 3) and img.std() > 0
+        assert img.dtype == np.uint8 and img.shape == (len(b["action"]), 64, 64, 3) and img.std() > 0
         for k in ("observation.state", "observation.ee", "action", "action.ee", "next.reward"):
             np.testing.assert_array_equal(a[k], b[k])
     assert ds.flywheel["config"]["cameras"] == ["front"] and ds.flywheel["replayed_from"]["episodes"] == ["0:3", "10:11"]
+    assert ds.flywheel["config"]["camera_hz"] == 10 and ds.flywheel["config"]["camera_size"] == [64, 64]
 
 
 def test_success_only_keeps_the_first_n_successes(ray_address, tmp_path):

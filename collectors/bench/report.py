@@ -309,6 +309,12 @@ def markdown(doc: dict[str, Any]) -> str:
                      f"video {cp['bytes_per_frame_video'] or 0:.0f}, PNG {cp['bytes_per_frame_png'] or 0:.0f} "
                      f"(ratio {ratio}); render {cp['render_ms_per_frame']:.2f} ms/frame ({cp['render_fraction']:.0%}), "
                      f"encode {cp['encode_ms_per_frame']:.2f} ms/frame ({cp['encode_fraction']:.0%}).")
+        if cp.get("camera_over_state_cpu"):
+            lines.append(f"Camera over state in process CPU time (in-process, same seeds, load-insensitive): "
+                         f"{cp['camera_over_state_cpu']:.3f}; camera episodes per core-day "
+                         f"{cp['camera_episodes_per_day_per_core_cpu']:,.0f}; {cp.get('render_ms_per_render') or 0:.2f} ms "
+                         f"per rendered frame; renderer {cp.get('renderer')}, robot visual meshes at "
+                         f"{cp.get('visual_triangles')} triangles.")
     cpu_eff = ts["uninstrumented"].get("pipeline_efficiency_cpu")
     if cpu_eff is not None:
         lines.append(f"Pipeline efficiency in thread CPU time (in-process, load-insensitive cross-check): {cpu_eff:.2f}.")

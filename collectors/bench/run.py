@@ -224,6 +224,8 @@ class SplitResult:
     peak_rss_mb: float
     encode_s: float = 0.0  # video encoding (inside "writing")
     video_bytes: int = 0  # the video segments written
+    process_cpu_seconds: float = 0.0  # CPU time of every thread of the process (the video encoder runs its own)
+    renders: int = 0  # camera rig renders (frames rendered; the rows between them repeat the last)
 
     @property
     def split(self) -> dict[str, float]:
@@ -261,7 +263,7 @@ def time_split(cfg: dict[str, Any], seeds: list[int], *, instrumented: bool = Tr
             instrument(env, policy, writer, clock)
         steps = 0
         gc.collect()
-        c0, t0 = time.thread_time(), time.perf_counter()
+        c0, t0, p0 = time.thread_time(), time.perf_counter(), time.process_time()
         for k, seed in enumerate(seeds):
             ep = recorder.run(policy, seed)
             steps += ep.length
@@ -269,13 +271,14 @@ def time_split(cfg: dict[str, Any], seeds: list[int], *, instrumented: bool = Tr
                 writer.add_episode(k, ep.frames, seed=ep.seed, success=ep.success, policy=policy.name,
                                    terminated=ep.terminated, truncated=ep.truncated)
         writer.close()
-        total, total_cpu = time.perf_counter() - t0, time.thread_time() - c0
+        total, total_cpu, process_cpu = time.perf_counter() - t0, time.thread_time() - c0, time.process_time() - p0
         split = {k: clock.totals.get(k, 0.0) for k in SPLIT_KEYS if k != "other"}
         split["other"] = max(0.0, total - sum(split.values()))
         size = sum(f.stat().st_size for f in Path(tmp, "staging").glob("*.parquet"))
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         return SplitResult(len(seeds), steps, total, total_cpu, split, size, rss, encode_s=writer.encode_s,
-                           video_bytes=writer.video_bytes)
+                           video_bytes=writer.video_bytes, process_cpu_seconds=process_cpu,
+                           renders=int(clock.calls.get("rendering", 0)))
     finally:
         env.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -489,9 +492,7 @@ def run_bench(cfg: BenchConfig, out: str | os.PathLike, *, log: Callable[[str], 
                 runs[w].append(run)
                 log(f"bench:   {run.steps / run.seconds:.0f} steps/s, {run.episodes / run.seconds:.2f} episodes/s")
                 if w == 1 and cfg.camera:
-                    state_cfg = {k: v for k, v in env_cfg.items() if k not in ("image_format", "video_codec")}
-                    state_cfg.update(cameras=[], camera_size=None, camera_hz=None)
-                    s_run = run_pipeline(state_cfg, workers=1, episodes=cfg.episodes, seed=cfg.seed,
+                    s_run = run_pipeline(_state_only(env_cfg), workers=1, episodes=cfg.episodes, seed=cfg.seed,
                                          out=data_root / f"r{r}-w1-state")
                     state_runs.append(s_run)
                     log(f"bench:   state only, same episodes: {s_run.episodes / s_run.seconds:.2f} episodes/s")
@@ -508,8 +509,10 @@ def run_bench(cfg: BenchConfig, out: str | os.PathLike, *, log: Callable[[str], 
         fmt = dict(image_format=env_cfg.get("image_format", "png"), video_codec=env_cfg.get("video_codec"))
         plain = time_split(env_cfg, seeds, instrumented=False, **fmt)
         split = time_split(env_cfg, seeds, instrumented=True, **fmt)
-        naive = png = None
+        naive = png = state_plain = None
         if cfg.camera:
+            log(f"bench: state only in one process, same seeds ({n_split} episodes): the load-insensitive camera ratio")
+            state_plain = time_split(_state_only(env_cfg), seeds, instrumented=False)
             log(f"bench: camera baseline, naive rendering every control step ({n_split} episodes)")
             naive = time_split(env_cfg, seeds, instrumented=False, naive_camera=True, **fmt)
             png = time_split(env_cfg, seeds, instrumented=False, image_format="png") if fmt["image_format"] == "video" else None
@@ -522,14 +525,39 @@ def run_bench(cfg: BenchConfig, out: str | os.PathLike, *, log: Callable[[str], 
                                       substeps=substeps, control_hz=control_hz,
                                       load_before=load_before, wall_s=time.time() - t_begin, command=command)
     if cfg.camera:
-        doc["camera_pipeline"] = camera_figures(cfg, runs[1], state_runs, split, plain, png)
+        doc["camera_pipeline"] = camera_figures(cfg, runs[1], state_runs, split, plain, png, state_plain)
+        doc["camera_pipeline"].update(renderer=_renderer_of(env_cfg), visual_triangles=_visual_triangles())
     return doc
 
 
+def _state_only(env_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The same env config without cameras (the state-only side of ``camera_over_state``)."""
+    cfg = {k: v for k, v in env_cfg.items() if k not in ("image_format", "video_codec", "visual_randomization")}
+    cfg.update(cameras=[], camera_size=None, camera_hz=None)
+    return cfg
+
+
+def _renderer_of(env_cfg: dict[str, Any]) -> str:
+    from flywheel.sim.rendering.renderer import choose_renderer
+
+    return choose_renderer()
+
+
+def _visual_triangles() -> int:
+    from flywheel.sim.rendering.meshes import VISUAL_TRIANGLES
+
+    return VISUAL_TRIANGLES
+
+
 def camera_figures(cfg: BenchConfig, camera_runs: list[PipelineRun], state_runs: list[PipelineRun],
-                   split: SplitResult, plain: SplitResult, png: SplitResult | None) -> dict[str, Any]:
+                   split: SplitResult, plain: SplitResult, png: SplitResult | None,
+                   state_plain: SplitResult | None = None) -> dict[str, Any]:
     """The camera's cost, from one run: the 1-worker collector with the camera against the same episodes state-only
-    (``camera_over_state``), bytes per camera frame (video against PNG) and one worker's render/encode split."""
+    (``camera_over_state``), bytes per camera frame (video against PNG) and one worker's render/encode split.
+
+    ``camera_over_state_cpu`` is the same ratio from process CPU time of the in-process loop (camera run against
+    the state-only run of the same seeds): on a machine shared with other work, wall-clock episodes/s of Ray
+    workers (nice 15) follow the load more than the code, CPU seconds per episode do not."""
     def eps(rs):
         return _median_of([r.episodes / r.seconds for r in rs])
 
@@ -544,6 +572,12 @@ def camera_figures(cfg: BenchConfig, camera_runs: list[PipelineRun], state_runs:
                 f"{cfg.camera_hz} Hz, stored as {cfg.image_format}; state only = the same seeds without a camera",
         "camera_episodes_per_s": cam, "state_episodes_per_s": state,
         "camera_over_state": cam / state if state else None,
+        "camera_over_state_cpu": (state_plain.process_cpu_seconds / plain.process_cpu_seconds
+                                  if state_plain is not None and plain.process_cpu_seconds > 0 else None),
+        "camera_cpu_s_per_episode": plain.process_cpu_seconds / max(1, plain.episodes),
+        "state_cpu_s_per_episode": state_plain.process_cpu_seconds / max(1, state_plain.episodes) if state_plain else None,
+        "camera_episodes_per_day_per_core_cpu": 86400 * max(1, plain.episodes) / plain.process_cpu_seconds
+        if plain.process_cpu_seconds > 0 else None,
         "camera_episodes_per_day_per_worker": cam * 86400,
         "bytes_per_frame_video": video, "bytes_per_frame_png": png_b,
         "video_over_png": video / png_b if video and png_b else None,
@@ -551,6 +585,7 @@ def camera_figures(cfg: BenchConfig, camera_runs: list[PipelineRun], state_runs:
         "render_fraction": split.split_s.get("rendering", 0.0) / split.seconds if split.seconds else None,
         "encode_fraction": split.encode_s / split.seconds if split.seconds else None,
         "render_ms_per_frame": 1000 * split.split_s.get("rendering", 0.0) / frames,
+        "render_ms_per_render": 1000 * split.split_s.get("rendering", 0.0) / split.renders if split.renders else None,
         "encode_ms_per_frame": 1000 * split.encode_s / frames,
     }
 

@@ -37,6 +37,9 @@ def add_commands(subparsers) -> None:
     c.add_argument("--camera-hz", type=int, default=10,
                    help="camera frames per second, a divisor of the control rate; frames in between repeat the last "
                         "render, so the dataset keeps one frame rate (default 10)")
+    c.add_argument("--randomize-visuals", action="store_true",
+                   help="per-episode floor/table colours and textures, object shades, light and camera jitter, drawn "
+                        "from each episode's seed (physics unchanged) and recorded in meta/flywheel.json")
     c.add_argument("--max-steps", type=int, default=None, help="episode step limit (default: the task's)")
     c.add_argument("--control-mode", default="joint_pos", choices=("joint_pos", "ee_delta"))
     c.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
@@ -57,6 +60,11 @@ def add_commands(subparsers) -> None:
     r.add_argument("--verify", action="store_true", help="compare observations bit for bit and report mismatches")
     r.add_argument("--camera", nargs="+", default=[], metavar="NAME", help="render these cameras into a new dataset (--out)")
     r.add_argument("--out", "-o", default=None, help="where the dataset with images goes (with --camera)")
+    r.add_argument("--image-format", choices=("video", "png"), default="video", help="with --camera: as collect (default video)")
+    r.add_argument("--video-codec", default=None, metavar="CODEC", help="with --camera: as collect")
+    r.add_argument("--camera-size", default="224", metavar="HxW", help="with --camera: as collect (default 224)")
+    r.add_argument("--camera-hz", type=int, default=10, help="with --camera: as collect (default 10)")
+    r.add_argument("--randomize-visuals", action="store_true", help="with --camera: as collect")
     r.add_argument("--workers", "-w", type=int, default=2)
     r.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
     r.add_argument("--resume", action="store_true", help="complete an unfinished --out dataset of an earlier replay")
@@ -134,6 +142,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
                           cameras=args.camera, max_steps=args.max_steps, control_mode=args.control_mode,
                           image_format=args.image_format, video_codec=args.video_codec,
                           camera_size=_camera_size(args.camera_size), camera_hz=args.camera_hz,
+                          visual_randomization=True if args.randomize_visuals else None,
                           address=args.address, quiet=args.quiet, episodes_per_file=args.episodes_per_file,
                           max_restarts=args.max_restarts, relabel=args.relabel, beta=args.beta,
                           episode_timeout_s=args.episode_timeout)
@@ -171,7 +180,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         episodes = parse_episodes(args.episodes) if args.episodes else None
         report = replay(args.dataset, episodes=episodes, verify=args.verify, cameras=args.camera, out=args.out,
-                        workers=args.workers, address=args.address, quiet=args.quiet, resume=args.resume)
+                        workers=args.workers, address=args.address, quiet=args.quiet, resume=args.resume,
+                        image_format=args.image_format, video_codec=args.video_codec,
+                        camera_size=_camera_size(args.camera_size), camera_hz=args.camera_hz,
+                        visual_randomization=True if args.randomize_visuals else None)
     except ReplayError as err:
         raise _user_error(str(err)) from None
     except KeyboardInterrupt:

@@ -94,6 +94,7 @@ class CollectConfig:
     video_codec: str | None = None  # an encoder PyAV has (libsvtav1, libx264; av1, h264); None: AV1 if available
     camera_size: int | tuple[int, int] | list[int] | None = 224  # (height, width) or one side; None: the camera's own
     camera_hz: int = 10  # camera frames per second; divides the control rate (frames in between repeat the last)
+    visual_randomization: bool | dict | None = None  # True or VisualRandomization fields: per-episode looks from the seed
     max_steps: int | None = None
     control_mode: str = "joint_pos"
     address: str | None = None
@@ -156,13 +157,21 @@ class CollectConfig:
                     (self.image_format == "video" and any(v % 2 for v in size)):
                 raise CollectError(f"--camera-size must be one side or HEIGHTxWIDTH in pixels, 2 to 4096 (even for "
                                    f"video: yuv420p), got {self.camera_size!r}")
+        visual = None
+        if self.cameras and self.visual_randomization:
+            from flywheel.sim.rendering.visual_random import VisualRandomization
+
+            try:
+                visual = VisualRandomization.from_value(self.visual_randomization).to_dict()
+            except (ValueError, TypeError) as err:
+                raise CollectError(f"--randomize-visuals: {err}") from None
         if not os.fspath(self.out):
             raise CollectError("--out is required: the dataset folder to write")
         policy = self.policy
         if isinstance(policy, (str, os.PathLike)) and os.fspath(policy) not in ("expert", "random"):
             policy = str(Path(policy).expanduser().absolute())
         return replace(self, out=Path(self.out).expanduser().absolute(), robot=_absolute_if_path(self.robot),
-                       policy=policy, cameras=list(self.cameras or []), video_codec=video_codec,
+                       policy=policy, cameras=list(self.cameras or []), video_codec=video_codec, visual_randomization=visual,
                        camera_size=[int(v) for v in size] if size is not None else None)
 
     def to_dict(self) -> dict[str, Any]:

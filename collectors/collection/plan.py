@@ -45,13 +45,15 @@ def plan_run(config: CollectConfig) -> RunPlan:
     """Build one env in the driver to check every input and describe the dataset (before any work starts)."""
     from flywheel.collectors.collection.recorder import dataset_features
     from flywheel.sim.registration import task_names
+    from flywheel.sim.rendering.meshes import VISUAL_TRIANGLES
     from flywheel.sim.tasks import task_params
 
     task, robot, policy = config.task, config.robot, config.policy
     if task not in task_names():
         raise CollectError(f"unknown task {task!r}; available tasks: {', '.join(task_names())}")
     cfg = worker.env_config(task, str(robot), config.control_mode, config.cameras, config.max_steps,
-                            camera_size=config.camera_size, camera_hz=config.camera_hz)
+                            camera_size=config.camera_size, camera_hz=config.camera_hz,
+                            visual_randomization=config.visual_randomization)
     plugins = worker.plugin_modules(task)
     if plugins:  # only for tasks defined outside flywheel: built-in runs keep their config as it was
         cfg["plugins"] = plugins
@@ -88,7 +90,9 @@ def plan_run(config: CollectConfig) -> RunPlan:
             "max_steps": int(env._max_episode_steps),
             "cameras": list(cfg["cameras"]),
             **({"image_format": config.image_format, "video_codec": config.video_codec, "camera_size": cfg["camera_size"],
-                "camera_hz": cfg["camera_hz"]} if cfg["cameras"] else {}),
+                "camera_hz": cfg["camera_hz"], "renderer": u.cameras.renderer.name,
+                "visual_triangles": VISUAL_TRIANGLES} if cfg["cameras"] else {}),
+            **({"visual_randomization": cfg["visual_randomization"]} if cfg.get("visual_randomization") else {}),
             "randomize": True,
             "inputs": input_fingerprints(spec, task_params(u.task)),
         }

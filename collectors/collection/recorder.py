@@ -58,7 +58,7 @@ def feature_sources(spaces) -> dict[str, tuple[str, ...]]:
     keys = [k for k in OBS_ORDER if k in spaces] + sorted(k for k in spaces if k not in OBS_ORDER)
     out: dict[str, tuple[str, ...]] = {}
     for key in keys:
-        if key in ("images", "depth"):
+        if key in ("images", "depth", "segmentation"):
             continue
         name = _obs_feature_key(key)
         out[name] = out.get(name, ()) + (key,)
@@ -95,8 +95,8 @@ def dataset_features(env) -> dict[str, dict[str, Any]]:
     task = getattr(u, "task", None)
     for key in order:
         space = spaces[key]
-        if key == "depth":
-            continue  # depth maps are not part of the dataset standard yet
+        if key in ("depth", "segmentation"):
+            continue  # depth maps and segmentation masks are not part of the dataset standard yet
         if key == "images":
             for cam, box in space.spaces.items():
                 h, w, c = box.shape

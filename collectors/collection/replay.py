@@ -116,18 +116,34 @@ def replay(dataset: str | os.PathLike, episodes: Iterable[Any] | slice | None = 
            cameras: list[str] | tuple[str, ...] | None = None, out: str | os.PathLike | None = None, workers: int = 2,
            address: str | None = None, quiet: bool = True, resume: bool = False, episodes_per_file: int = 16,
            max_restarts: int | None = None, connect_timeout: float = 5.0,
-           callback: Callable[[dict[str, Any]], None] | None = None) -> ReplayReport:
+           callback: Callable[[dict[str, Any]], None] | None = None, image_format: str = "video",
+           video_codec: str | None = None, camera_size: int | list[int] | None = 224, camera_hz: int = 10,
+           visual_randomization: bool | dict | None = None) -> ReplayReport:
     """Re-simulate ``episodes`` (indices, slices; default all) of ``dataset``; with ``cameras`` and ``out``,
-    write a new dataset with those camera images added (holding its lock from creation to finalisation).
-    Returns a `ReplayReport` (mismatches per episode)."""
+    write a new dataset with those cameras added (holding its lock from creation to finalisation): as LeRobot
+    video by default, with collect's camera options (size, rate, codec, visual randomisation), so a state-only
+    collection becomes the camera dataset of the episodes kept. Returns a `ReplayReport` (mismatches per episode)."""
     with contextlib.ExitStack() as held:
+        camera = dict(image_format=image_format, video_codec=video_codec, camera_size=camera_size, camera_hz=camera_hz,
+                      visual_randomization=visual_randomization)
         return _replay(dataset, episodes, verify=verify, cameras=cameras, out=out, workers=workers, address=address,
                        quiet=quiet, resume=resume, episodes_per_file=episodes_per_file, max_restarts=max_restarts,
-                       connect_timeout=connect_timeout, callback=callback, held=held)
+                       connect_timeout=connect_timeout, callback=callback, held=held, camera=camera)
+
+
+def _camera_options(camera: dict[str, Any], cameras: list[str]) -> dict[str, Any]:
+    """collect's checks of the camera options (one place: `CollectConfig.checked`), as ReplayError."""
+    from flywheel.collectors.collection.config import CollectConfig
+
+    try:
+        checked = CollectConfig("replay", cameras=cameras, out="unused", **camera).checked()
+    except Exception as err:  # CollectError: a bad option, named
+        raise ReplayError(str(err)) from None
+    return {k: getattr(checked, k) for k in camera}
 
 
 def _replay(dataset, episodes, *, verify, cameras, out, workers, address, quiet, resume, episodes_per_file,
-            max_restarts, connect_timeout, callback, held: contextlib.ExitStack) -> ReplayReport:
+            max_restarts, connect_timeout, callback, held: contextlib.ExitStack, camera: dict[str, Any]) -> ReplayReport:
     t_start = time.time()
     from flywheel import datasets
     from flywheel.datasets import schema
@@ -150,8 +166,11 @@ def _replay(dataset, episodes, *, verify, cameras, out, workers, address, quiet,
         dup = [c for c in cameras if c in stored_cams]
         if dup:
             raise ReplayError(f"the dataset already has images from camera(s) {dup}")
+        camera = _camera_options(camera, cameras) if cameras else {}
         env_cfg = worker.env_config(cfg["task"], cfg["robot"], cfg.get("control_mode", "joint_pos"), cameras,
-                               cfg.get("max_steps"), cfg.get("randomize", True))
+                                    cfg.get("max_steps"), cfg.get("randomize", True), camera_size=camera.get("camera_size"),
+                                    camera_hz=camera.get("camera_hz"),
+                                    visual_randomization=camera.get("visual_randomization"))
         warnings: list[str] = []
         try:
             env = worker.make_env(env_cfg)
@@ -181,7 +200,10 @@ def _replay(dataset, episodes, *, verify, cameras, out, workers, address, quiet,
             out_path = Path(out).expanduser().absolute()
             if out_path.resolve() == Path(dataset).resolve():
                 raise ReplayError("--out must be a new folder, not the dataset being replayed")
-            images = {k: ft for k, ft in new_features.items() if k.startswith("observation.images.")}
+            from flywheel.collectors.collection.plan import camera_features
+
+            images = {k: ft for k, ft in camera_features(new_features, camera["image_format"], camera["video_codec"],
+                                                          int(ds.fps)).items() if k.startswith("observation.images.")}
             obs = [k for k in source_features if k.startswith("observation.")]
             features = {k: source_features[k] for k in obs}  # observations, then the new images, then the rest
             features.update(images)
@@ -189,6 +211,8 @@ def _replay(dataset, episodes, *, verify, cameras, out, workers, address, quiet,
             meta = {k: v for k, v in (ds.flywheel or {}).items() if k not in ("dataset", "workers", "runs",
                                                                                 "flywheel_format", "code_version")}
             meta["config"] = dict(cfg, cameras=stored_cams + cameras)
+            meta["config"].update({k: env_cfg[k] for k in ("camera_size", "camera_hz", "visual_randomization") if k in env_cfg})
+            meta["config"].update(image_format=camera["image_format"], video_codec=camera["video_codec"])
             meta["replayed_from"] = {"dataset": str(Path(dataset).resolve()), "episodes": _ranges(indices)}
             try:
                 held.enter_context(DatasetLock(out_path, "flywheel replay --camera", create=True))

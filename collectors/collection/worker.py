@@ -26,13 +26,17 @@ ERRORED = 4  # the policy or the env raised during the episode: never written
 
 
 def env_config(task: str, robot: str, control_mode: str = "joint_pos", cameras=(), max_steps: int | None = None,
-               randomize: bool = True, camera_size: list[int] | None = None, camera_hz: int | None = None) -> dict[str, Any]:
+               randomize: bool = True, camera_size: list[int] | None = None, camera_hz: int | None = None,
+               visual_randomization: dict[str, Any] | None = None) -> dict[str, Any]:
     """The plain-data description a worker builds its env from (also part of the dataset's config). The camera
-    size and rate are only listed when there are cameras, so state-only configs stay as they were."""
+    size and rate are only listed when there are cameras, and visual randomisation only when it is on, so
+    state-only configs stay as they were."""
     cfg = {"task": task, "robot": robot, "control_mode": control_mode, "cameras": list(cameras or []),
            "max_steps": max_steps, "randomize": randomize}
     if cameras:
         cfg.update(camera_size=list(camera_size) if camera_size is not None else None, camera_hz=camera_hz)
+        if visual_randomization:
+            cfg["visual_randomization"] = dict(visual_randomization)
     return cfg
 
 
@@ -81,7 +85,8 @@ def make_env(cfg: dict[str, Any]):
     return _make_env(cfg["task"], robot=cfg["robot"], max_episode_steps=cfg.get("max_steps"),
                      control_mode=cfg.get("control_mode", "joint_pos"), camera=cams or None,
                      randomize=cfg.get("randomize", True), camera_size=tuple(size) if size else None,
-                     camera_hz=cfg.get("camera_hz") if cams else None)
+                     camera_hz=cfg.get("camera_hz") if cams else None,
+                     visual_randomization=cfg.get("visual_randomization") if cams else None)
 
 
 def build_policy(policy: Any, task: str, env, noise: float = 0.0):
@@ -271,7 +276,8 @@ class ReplayWorker(_EnvWorker):
             frames = {k: stored[k] for k in self._out_features if k in stored}  # numeric: exactly as stored
             if self.images:
                 frames.update(self.ds.episode(i, columns=self.images))
-            frames.update({k: ep.frames[k] for k in self._out_features if k not in frames})  # new: rendered now
+            frames.update({k: ep.frames[k] for k in self.writer.features  # new: rendered now (video ones too)
+                           if k not in frames and k in ep.frames})
             meta = {k: v[r] for k, v in self._meta.items()}
             self.writer.add_episode(i, frames, seed=seed, success=bool(meta.get("success", False)),
                                     policy=str(meta.get("policy", "replay")),

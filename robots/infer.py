@@ -242,6 +242,11 @@ def infer_spec(model: URDFModel, name: str | None = None, kind: str | None = Non
     if kind in ("quadruped",) and usable:
         usable = [h for h in usable if has_word(h["names"], ARM_WORDS + FINGER_WORDS + HAND_WORDS)]
     usable.sort(key=lambda h: (-len(h["arm"]), h["link"]))
+    distinct: list[dict[str, Any]] = []  # two tips of one gripper are one hand: keep a hand per arm
+    for h in usable:
+        if not any(set(h["arm"]) & set(o["arm"]) for o in distinct):
+            distinct.append(h)
+    usable = distinct + [h for h in usable if h not in distinct]
     # Sides: names first, then which side of the body the hand is on (+y is left in a z-up, x-forward frame).
     assigned: dict[str, dict[str, Any]] = {}
     for h in usable[:2]:

@@ -171,7 +171,10 @@ class BalanceExpert(_ExpertBase):
 
     def act(self, observation) -> np.ndarray:
         noise = self.rng.normal(0.0, self.noise * 0.1, size=self.robot.num_dofs) if self.noise > 0 else None
+        controller = self.env.controller
+        if hasattr(controller, "action_for_standing"):  # whole-body: CoM feedback on top of the lean
+            return controller.action_for_standing(observation["base"], noise)
         q_target = self.balance.joint_targets(observation["base"], noise)
         if self.env.control_mode == "joint_pos":
-            return self.env.controller.action_for_joint_targets(q_target)
+            return controller.action_for_joint_targets(q_target)
         raise ValueError("the balance expert drives joints; use control_mode='joint_pos' for task 'balance'")

@@ -2,6 +2,8 @@
 
 * **Soles on the floor**: the base height that puts the lowest point of the robot in its home pose (the distance of
   the collision shapes PyBullet actually loads to the floor) 1 mm above it, so the robot does not drop at reset.
+* **Force limits**: every joint's force limit at least 1.5x the worst-case static gravity load it carries (measured
+  in the home pose), so a waist or shoulder whose URDF effort is too small does not fold under the links it holds.
 * **Whole-body gains**: a short search over the CoM feedback gain (`[whole_body] com_gain`) and a scale of the legs'
   force limits, each candidate run on a few seeds of the `balance` task (pushes included) with the whole-body
   controller; the first candidate, in order of preference (the URDF's own force limits first, then the middle gain),
@@ -46,7 +48,9 @@ def _sole_height(spec_dict: dict[str, Any], source: str) -> float | None:
         scene.close()
 
 
-def _leg_joints(spec_dict: dict[str, Any], source: str) -> set[str]:
+def _leg_joints_and_loads(spec_dict: dict[str, Any], source: str) -> tuple[set[str], dict[str, float]]:
+    """The joints of the legs, and every actuated joint's worst-case static gravity load in the home pose (N m or N):
+    the weight of the links below it times their distance from it (as if held out horizontally)."""
     from flywheel.sim.robot import Robot
     from flywheel.sim.scene import Scene
 
@@ -55,9 +59,63 @@ def _leg_joints(spec_dict: dict[str, Any], source: str) -> set[str]:
         scene = Scene()
     try:
         robot = Robot(scene, spec)
-        return {jt.name for foot in robot.ee_names if foot.endswith("_foot") for jt in robot.ik_chain(foot)}
+        robot.reset()
+        cid, body = scene.client, robot.body
+        legs = {jt.name for foot in robot.ee_names if foot.endswith("_foot") for jt in robot.ik_chain(foot)}
+        n = p.getNumJoints(body, physicsClientId=cid)
+        parent = [p.getJointInfo(body, j, physicsClientId=cid)[16] for j in range(n)]
+        masses = dict(scene.link_masses(body))
+        states = p.getLinkStates(body, range(n), physicsClientId=cid)
+        loads = {}
+        for jt in robot.joints:
+            if jt.type != p.JOINT_REVOLUTE:
+                continue
+            origin = np.array(states[jt.index][4])
+            load = 0.0
+            for link in range(n):
+                up = link
+                while up >= 0 and up != jt.index:
+                    up = parent[up]
+                if up == jt.index:
+                    load += masses[link] * float(np.linalg.norm(np.array(states[link][0]) - origin))
+            loads[jt.name] = 9.81 * load
+        return legs, loads
     finally:
         scene.close()
+
+
+FORCE_FLOOR = 1.5  # a motor must hold at least this multiple of its worst-case static gravity load
+
+
+def _force_floor(spec_dict: dict[str, Any], loads: dict[str, float]) -> list[str]:
+    """Raise force limits below `FORCE_FLOOR` x the gravity load (a waist that cannot hold the torso folds the robot
+    the first time the arms move); appended [[gains]] groups override the inferred ones. Returns the joints raised."""
+    from flywheel.robots.spec import GainGroup
+
+    groups = [GainGroup(joints=tuple(g["joints"]), kp=g["kp"], kd=g["kd"], max_force=g["max_force"])
+              for g in spec_dict.get("gains", [])]
+
+    def gains_for(joint: str) -> GainGroup:
+        chosen = GainGroup(joints=("*",))
+        for g in groups:
+            if any(fnmatch.fnmatchcase(joint, pat) for pat in g.joints):
+                chosen = g
+        return chosen
+
+    gripper = {j for g in spec_dict.get("grippers", {}).values() for j in g["joints"]}
+    raised: dict[tuple[float, float, float], list[str]] = {}
+    for joint, load in loads.items():
+        g = gains_for(joint)
+        if joint in gripper or g.max_force >= FORCE_FLOOR * load:
+            continue
+        raised.setdefault((g.kp, g.kd, float(f"{FORCE_FLOOR * load:.3g}")), []).append(joint)
+    for (kp, kd, force), joints in sorted(raised.items()):
+        spec_dict["gains"].append({"joints": [_escape(j) for j in joints], "kp": kp, "kd": kd, "max_force": force})
+    return sorted(j for js in raised.values() for j in js)
+
+
+def _escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def _candidate(spec_dict: dict[str, Any], com_gain: float, scale: float, legs: set[str]) -> dict[str, Any]:
@@ -120,7 +178,13 @@ def _tune(spec_dict: dict[str, Any], source: str, seeds: int) -> list[tuple[str,
         notes.append(("base_height", f"{height:.4f} m after simulation: the collision shapes PyBullet loads come within "
                                      f"1 mm of the floor in the home pose (was {spec_dict.get('base_height')})"))
         spec_dict["base_height"] = round(height, 4)
-    legs = _leg_joints(spec_dict, source)
+    legs, loads = _leg_joints_and_loads(spec_dict, source)
+    raised = _force_floor(spec_dict, loads)
+    if raised:
+        notes.append(("gains", f"max_force raised to {FORCE_FLOOR:g}x the static gravity load the joint carries in the "
+                               f"home pose (measured in simulation) for {', '.join(raised[:8])}"
+                               + (f" and {len(raised) - 8} more" if len(raised) > 8 else "")
+                               + ": their URDF efforts could not hold the links below them"))
     tried, best = [], None
     for scale in FORCE_SCALES:
         for gain in COM_GAINS:

@@ -33,6 +33,9 @@ SUPPORT_MARGIN = 0.5  # the CoM task keeps the CoM inside this fraction of the s
 IK_DAMPING = 0.05
 TRUNK_POSTURE = 0.3  # weight of the trunk's pull towards home: the arm moves first, the torso helps when it must
 MAX_STEP = 0.25  # rad per control step, as `Robot.ik_step`
+POSITION_GAIN = 2.0  # the step aims this far past the hand's error: targets set from the measured state would
+# otherwise leave the sag a position motor needs to hold the arm against gravity (a centimetre on a long arm)
+ORIENTATION_WEIGHT = 0.3  # the hand's position comes first: a grasp needs it within a centimetre, its angle less so
 
 
 class WholeBody:
@@ -153,9 +156,11 @@ class WholeBody:
                     jh[3:, col] = axis
                 c_sub = m[sub] @ points[sub] / max(m_sub, 1e-9)
                 jc[:, col] = (np.cross(axis, c_sub - origin) * m_sub / self._total)[:2]
-        err = np.asarray(target_pos, dtype=np.float64) - pos
+        err = POSITION_GAIN * (np.asarray(target_pos, dtype=np.float64) - pos)
         if use_orn:
             err = np.concatenate([err, 0.5 * tf.orientation_error(orn, np.asarray(target_orn))])
+            jh[3:] *= ORIENTATION_WEIGHT
+            err[3:] *= ORIENTATION_WEIGHT
         lo, hi = self.support()
         centre, half = (lo[:2] + hi[:2]) / 2, SUPPORT_MARGIN * (hi[:2] - lo[:2]) / 2
         err_c = np.clip(com[:2], centre - half, centre + half) - com[:2]  # zero while the CoM is well inside

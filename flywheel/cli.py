@@ -55,7 +55,13 @@ def compose_layers() -> None:
 
         return link_lows(*args, **kwargs)
 
+    def tune_standing(*args, **kwargs):
+        from flywheel.sim.standing_tune import tune_standing as tune
+
+        return tune(*args, **kwargs)
+
     validate.use_simulation_checks(simulation_checks)
+    validate.use_simulation_tuner(tune_standing)
     infer_poses.use_collision_lows(collision_lows)
 
 

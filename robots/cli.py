@@ -161,6 +161,18 @@ def cmd_add(args) -> int:
         inference.guesses.insert(0, type(inference.guesses[0])("model", (
             f"a copy of {model.path} with every mesh path made absolute, because PyBullet cannot search "
             "package folders; run 'flywheel robots add' again after changing the original")))
+    if not args.no_validate:  # floating humanoids: sole height and whole-body gains, settled in simulation
+        from flywheel.robots.validate import tune_in_simulation
+
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:  # the resolved copy is not written yet: tune on a scratch one
+            scratch = None
+            if copy is not None:
+                scratch = Path(tmp) / copy.name
+                scratch.write_bytes(copy_bytes)
+            for field_name, text in tune_in_simulation(spec_dict, str(dest), None if scratch is None else str(scratch)):
+                inference.guesses.append(type(inference.guesses[0])(field_name, text))
     notes: dict[str, list[str]] = {}
     for g in inference.guesses:
         notes.setdefault(g.field, []).append(g.text)

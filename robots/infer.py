@@ -30,6 +30,7 @@ from flywheel.robots.infer_parts import (_arm_joints, _fingertips, _generic_rank
                                          _is_finger_joint, _min_rotation, _quat_from_axes, _snap, _Tip, _tips, _trunk)
 from flywheel.robots.infer_poses import (GRAVITY, REACH_BOX, _gravity_load, _lever, _link_lows_geometry, _pb_mass,
                                          _quat_matrix, _ready_pose, _standing_pose, link_lows)
+from flywheel.robots.hands import power_grasp
 from flywheel.robots.kinematic_chain import Chain
 from flywheel.robots.naming import (ARM_WORDS, FINGER_WORDS, HAND_WORDS, HEAD_WORDS, LEG_WORDS, WHEEL_WORDS, front_of,
                                     has_word, side_of, spec_name)
@@ -242,6 +243,11 @@ def infer_spec(model: URDFModel, name: str | None = None, kind: str | None = Non
     if kind in ("quadruped",) and usable:
         usable = [h for h in usable if has_word(h["names"], ARM_WORDS + FINGER_WORDS + HAND_WORDS)]
     usable.sort(key=lambda h: (-len(h["arm"]), h["link"]))
+    distinct: list[dict[str, Any]] = []  # two tips of one gripper are one hand: keep a hand per arm
+    for h in usable:
+        if not any(set(h["arm"]) & set(o["arm"]) for o in distinct):
+            distinct.append(h)
+    usable = distinct + [h for h in usable if h not in distinct]
     # Sides: names first, then which side of the body the hand is on (+y is left in a z-up, x-forward frame).
     assigned: dict[str, dict[str, Any]] = {}
     for h in usable[:2]:
@@ -269,7 +275,7 @@ def infer_spec(model: URDFModel, name: str | None = None, kind: str | None = Non
     for slot, h in hand_info.items():
         if not h["gripper"]:
             continue
-        g = _gripper(model, h, q_home, limits, mimic, actuated_names)
+        g = power_grasp(model, h["link"], _gripper(model, h, q_home, limits, mimic, actuated_names), q_home, limits)
         if not g["joints"]:
             continue
         grippers[slot] = {"joints": g["joints"], "open": g["open"], "closed": g["closed"]}

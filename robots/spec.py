@@ -105,6 +105,26 @@ class Balance:
     ankle_damping: float = 0.08
 
 
+STANDS = ("balance", "fixed_pelvis")
+
+
+@dataclass(frozen=True)
+class WholeBody:
+    """Whole-body control of a floating-base humanoid (`flywheel.sim.whole_body`): how it stands and how hard it keeps
+    its centre of mass (CoM) over its feet.
+
+    `stand = "balance"`: the robot stands on its own feet and keeps its balance (CoM feedback through ankles and hips);
+    `"fixed_pelvis"`: the pelvis is held in the air where it stands, an honest mode for upper-body data (datasets
+    record it in `meta/flywheel.json`, and the `balance` task refuses it). `com_gain` and `com_damping`: joint-target
+    change at the ankles (hips: half) per unit of CoM offset from the middle of the support polygon, as a lean angle
+    (offset / CoM height), and per unit of its rate. `com_task`: weight of the CoM in the hands' whole-body IK."""
+
+    stand: str = "balance"
+    com_gain: float = 0.5
+    com_damping: float = 0.05
+    com_task: float = 1.0
+
+
 @dataclass(frozen=True)
 class RobotSpec:
     name: str
@@ -130,6 +150,7 @@ class RobotSpec:
     model_body: str | None = None  # MJCF files hold several bodies: the one that is the robot
     description: str = ""
     balance: Balance = Balance()  # floating-base robots: standing balance gains
+    whole_body: WholeBody | None = None  # humanoids: whole-body control (None: joints and hands only, as before)
     source: str | None = None  # the spec file it was loaded from
 
     # ---- derived views -------------------------------------------------------------------------
@@ -139,7 +160,19 @@ class RobotSpec:
 
     @property
     def floating(self) -> bool:
-        return not self.fixed_base
+        return not self.fixed_base and not self.fixed_pelvis
+
+    @property
+    def fixed_pelvis(self) -> bool:
+        """A humanoid held by its pelvis (`[whole_body] stand = "fixed_pelvis"`): simulated with a fixed base."""
+        return self.whole_body is not None and self.whole_body.stand == "fixed_pelvis"
+
+    @property
+    def stand(self) -> str | None:
+        """How a floating robot stands ("balance" or "fixed_pelvis"), None for fixed-base robots without [whole_body]."""
+        if self.whole_body is not None:
+            return self.whole_body.stand
+        return None if self.fixed_base else "balance"
 
     def gripper_joint_names(self) -> tuple[str, ...]:
         return tuple(j for g in self.grippers.values() for j in g.joints)
@@ -162,6 +195,8 @@ class RobotSpec:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data.pop("source", None)
+        if data.get("whole_body") is None:  # specs without it record what they recorded before it existed
+            data.pop("whole_body", None)
         return data
 
 
@@ -442,6 +477,7 @@ def spec_from_dict(data: dict[str, Any], source: str | Path | None = None) -> Ro
         model_body=None if model_body is None else _text(model_body, source, "model_body"),
         description=description,
         balance=_balance(data, source),
+        whole_body=_whole_body(data, source, kind, fixed_base=data.get("fixed_base", True)),
         source=str(source) if source else None,
     )
 
@@ -485,6 +521,25 @@ def _balance(data: dict[str, Any], source: Any) -> Balance:
     gains = [float(_number(table.get(k, getattr(default, k)), source, f"{prefix}.{k}", "a balance gain", 0.0, 100.0))
              for k in ("ankle_gain", "ankle_damping")]
     return Balance(*gains)
+
+
+_WHOLE_BODY_FIELDS = {"stand": _text, "com_gain": _num("a balance gain", 0.0, 100.0),
+                      "com_damping": _num("a balance gain", 0.0, 100.0),
+                      "com_task": _num("a task weight", 0.0, 100.0)}
+
+
+def _whole_body(data: dict[str, Any], source: Any, kind: str, fixed_base: Any) -> WholeBody | None:
+    """`[whole_body]`: only floating-base robots stand, so only they take it; `stand` is one of `STANDS`."""
+    if "whole_body" not in data:
+        return None
+    wb = _build(WholeBody, data["whole_body"], _WHOLE_BODY_FIELDS, source, "whole_body",
+                "a [whole_body] table (stand, com_gain, com_damping, com_task)")
+    if wb.stand not in STANDS:
+        raise SpecError(source, "whole_body.stand", f"{wb.stand!r} is not a way to stand; use one of {', '.join(STANDS)}")
+    if fixed_base is True:
+        raise SpecError(source, "whole_body", "a fixed-base robot does not stand; remove [whole_body] or set "
+                        "fixed_base = false (stand = \"fixed_pelvis\" holds a floating robot by its pelvis)")
+    return WholeBody(wb.stand, float(wb.com_gain), float(wb.com_damping), float(wb.com_task))
 
 
 def load_spec(path: str | Path) -> RobotSpec:

@@ -158,6 +158,14 @@ def render_spec(spec: dict[str, Any], notes: dict[str, list[str]] | None = None,
             if k in fr:
                 lines.append(f"{k} = {_value(float(fr[k]))}")
 
+    for table in ("balance", "whole_body"):  # humanoids: standing settings tuned in simulation by 'robots add'
+        if spec.get(table):
+            lines.append("")
+            block(table)
+            lines.append(f"[{table}]")
+            for k, v in spec[table].items():
+                lines.append(f"{k} = {_value(v)}")
+
     for cam in spec.get("cameras", []):
         lines.append("")
         lines.append("[[cameras]]")
@@ -173,7 +181,7 @@ def render_spec(spec: dict[str, Any], notes: dict[str, list[str]] | None = None,
 
 
 _WRITTEN_FIELDS = {"kind", "fixed_base", "scale", "inertia_from_file", "base_position", "base_orientation", "base_height",
-                   "joints", "home", "end_effectors", "mimic", "gains", "friction"}
+                   "joints", "home", "end_effectors", "mimic", "gains", "friction", "balance", "whole_body"}
 
 
 MARK = "written by flywheel robots add"

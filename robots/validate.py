@@ -158,9 +158,28 @@ def use_simulation_checks(checks: SimulationChecks | None) -> None:
     _simulation_checks = checks
 
 
+SimulationTuner = Callable[..., "list[tuple[str, str]]"]
+_simulation_tuner: SimulationTuner | None = None
+
+
+def use_simulation_tuner(tuner: SimulationTuner | None) -> None:
+    """Hand `robots add` what settles a humanoid's spec in a simulator (`flywheel.sim.standing_tune.tune_standing`:
+    sole height, whole-body gains); composed like `use_simulation_checks`."""
+    global _simulation_tuner
+    _simulation_tuner = tuner
+
+
+def tune_in_simulation(spec_dict: dict, source: str, model: str | None = None) -> list[tuple[str, str]]:
+    """Tune a freshly inferred spec dict in place where a simulator is wired in (`model`: the model file to simulate
+    when the spec's is not written yet); (field, note) pairs for its comments."""
+    if _simulation_tuner is None:
+        return []
+    return _simulation_tuner(spec_dict, source, model=model)
+
+
 def simulation_check_names(spec: RobotSpec) -> list[str]:
     """The checks the simulator runs for this spec, in order (so the ones that cannot run are listed as skipped)."""
-    return ["loads", "holds_home" if spec.fixed_base else "stands", "random_targets", *(f"reach.{h}" for h in spec.hands)]
+    return ["loads", "stands" if spec.floating else "holds_home", "random_targets", *(f"reach.{h}" for h in spec.hands)]
 
 
 def validate(spec: RobotSpec, model: URDFModel | None = None, package_dirs=None, seconds: float = 3.0,

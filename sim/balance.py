@@ -3,7 +3,7 @@
 The robot's own balance settings (`[balance]` in its spec: `ankle_gain`, `ankle_damping`) scale the lean;
 which joints lean, and which way, comes from the kinematics in the home pose, never from joint names, so
 any humanoid or quadruped spec works. The balance expert and the `stands` robot check both stand with it;
-a whole-body controller for humanoids would start from here.
+the whole-body controller of humanoids (`flywheel.sim.whole_body`) adds CoM feedback and whole-body hand IK.
 """
 from __future__ import annotations
 
@@ -72,11 +72,12 @@ class AnkleHipBalance:
         self.roll_dofs = [int(i) for i in np.flatnonzero(np.abs(roll) > 0.2)]
         self.pitch_sign, self.roll_sign = pitch[self.pitch_dofs], roll[self.roll_dofs]
 
-    def joint_targets(self, base: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
-        """Home plus the lean for the base state `base` (the observation's: position, canonical orientation,
-        linear and angular velocity), plus `noise` (demonstration diversity), clipped to the joint limits."""
+    def joint_targets(self, base: np.ndarray, noise: np.ndarray | None = None,
+                      q_des: np.ndarray | None = None) -> np.ndarray:
+        """Home (or `q_des`) plus the lean for the base state `base` (the observation's: position, canonical
+        orientation, linear and angular velocity), plus `noise` (demonstration diversity), clipped to the joint limits."""
         robot = self.robot
-        q_target = robot.home_q.copy()
+        q_target = (robot.home_q if q_des is None else q_des).copy()
         roll, pitch, _ = tf.quat_to_euler(base[3:7])
         ang = tf.quat_rotate(tf.quat_conj(base[3:7]), base[10:13])
         if self.pitch_dofs:

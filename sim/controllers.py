@@ -3,8 +3,8 @@
 A controller owns its action space and action names, turns an action into joint targets (and the commands
 of virtual grippers, which the task's grasp assist serves), reports the canonical `action.ee` written to
 datasets, and inverts a world-frame hand target into an action (what scripted experts and robot checks
-emit). `RobotTaskEnv` picks one by its `control_mode` name from `CONTROLLERS`; a whole-body controller for
-humanoids is one more class with the same methods, registered there.
+emit). `RobotTaskEnv` picks one by its `control_mode` name from `CONTROLLERS`; `whole_body` (humanoids) is
+`joint_pos` with a whole-body inverse.
 
 The arithmetic is the env's and the experts' former code, operation for operation: datasets collected
 before controllers existed replay bit for bit.
@@ -199,14 +199,56 @@ class EndEffectorDeltaController(_ControllerBase):
         raise ValueError("control_mode 'ee_delta' commands hands, not joints; use control_mode='joint_pos'")
 
 
-CONTROLLERS: dict[str, type] = {"joint_pos": JointPositionController, "ee_delta": EndEffectorDeltaController}
+class WholeBodyController(JointPositionController):
+    """`whole_body`: absolute joint targets, as `joint_pos` (the same action space and names, so its data is joint-level
+    and replays without physics), whose inverse moves the whole body (`flywheel.sim.whole_body`): a hand target moves
+    the arm and the trunk by whole-body IK that keeps the centre of mass over the feet, and the legs balance (CoM and
+    tilt feedback through ankles and hips). A humanoid whose spec has `[whole_body]` gets it under `joint_pos` too."""
+
+    name = "whole_body"
+
+    def __init__(self, robot: Any, virtual_grippers: Sequence[str], base_pose: Callable[[], Pose],
+                 fingerless_opening: Callable[[str], float] | None = None):
+        super().__init__(robot, virtual_grippers, base_pose, fingerless_opening)
+        from flywheel.sim.whole_body import WholeBody
+
+        self.whole_body = WholeBody(robot, robot.scene)
+
+    def action_for_hand_target(self, hand: str, target_pos: np.ndarray, target_orn: np.ndarray | None,
+                               gripper: float, pose: Pose | None = None) -> np.ndarray:
+        """One whole-body IK step towards the target (arm and trunk); the legs balance; every other joint holds home."""
+        robot, wb = self.robot, self.whole_body
+        if not wb.has_whole_body_ik(hand):
+            q_target = super().action_for_hand_target(hand, target_pos, target_orn, gripper, pose)[:robot.num_dofs]
+        else:
+            q, _ = robot.joint_state()
+            moved = wb.ik_step(q, hand, target_pos, target_orn, q_ref=robot.home_q, pose=pose)
+            q_target = robot.home_q.copy()
+            dofs = wb.moved_dofs(hand)
+            q_target[dofs] = moved[dofs]
+            robot.set_gripper(q_target, hand, gripper)
+        if not robot.fixed_base:
+            q_target = wb.balance_targets(q_target, np.concatenate(robot.base_state()))
+        extra = [gripper if h == hand else 1.0 for h in self.virtual_grippers]
+        return np.concatenate([q_target, extra]).astype(np.float32)
+
+    def action_for_standing(self, base: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
+        """Stand at home with the balance strategy, for the observation's base state `base`."""
+        return self.action_for_joint_targets(self.whole_body.balance_targets(self.robot.home_q, base, noise))
+
+
+CONTROLLERS: dict[str, type] = {"joint_pos": JointPositionController, "ee_delta": EndEffectorDeltaController,
+                                "whole_body": WholeBodyController}
 
 
 def make_controller(mode: str, robot: Any, *, virtual_grippers: Sequence[str], base_pose: Callable[[], Pose],
                     fingerless_opening: Callable[[str], float] | None = None) -> Controller:
     if mode not in CONTROLLERS:
         raise ValueError(f"unknown control_mode {mode!r}; use one of {', '.join(CONTROLLERS)}")
-    return CONTROLLERS[mode](robot, virtual_grippers, base_pose, fingerless_opening)
+    cls = CONTROLLERS[mode]
+    if mode == "joint_pos" and getattr(robot.spec, "whole_body", None) is not None:
+        cls = WholeBodyController  # the same actions; a whole-body inverse for the experts
+    return cls(robot, virtual_grippers, base_pose, fingerless_opening)
 
 
 def waypoint(pos: np.ndarray, target_pos: np.ndarray, max_step: float) -> np.ndarray:

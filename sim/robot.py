@@ -31,11 +31,12 @@ class Robot:
         self.scene = scene
         self.spec = spec
         self.client = cid = scene.client
-        self.fixed_base = spec.fixed_base if fixed_base is None else fixed_base
+        # a humanoid held by its pelvis (stand = "fixed_pelvis") is a fixed base where it would stand
+        self.fixed_base = (spec.fixed_base or spec.fixed_pelvis) if fixed_base is None else fixed_base
         self.body = self._load()
         self.base_position = np.array(spec.base_position, dtype=np.float64)
         self.base_orientation = np.array(spec.base_orientation, dtype=np.float64)
-        if not self.fixed_base and spec.base_height is not None:
+        if (not self.fixed_base or spec.fixed_pelvis) and spec.base_height is not None:
             self.base_position[2] = spec.base_height
 
         joint_index, link_index, movable = {}, {p.getBodyInfo(self.body, physicsClientId=cid)[0].decode(): -1}, []

@@ -113,7 +113,11 @@ def check_stands(spec: RobotSpec, seconds: float) -> Check:
         fix_fall = ("adjust [home] so the feet are under the body, raise leg max_force/kp in [[gains]], or check "
                     "base_height and base_orientation (a robot that cannot stand unsupported needs --fixed-base)")
         for k in range(steps):
-            obs, _, _, _, _ = env.step(env.controller.action_for_joint_targets(balance.joint_targets(obs["base"])))
+            if hasattr(env.controller, "action_for_standing"):  # whole-body: CoM feedback on top of the lean
+                action = env.controller.action_for_standing(obs["base"])
+            else:
+                action = env.controller.action_for_joint_targets(balance.joint_targets(obs["base"]))
+            obs, _, _, _, _ = env.step(action)
             base = obs["base"]
             if not np.all(np.isfinite(obs["state"])) or not np.all(np.isfinite(base)):
                 return Check("stands", "fail", f"the simulation blew up after {(k + 1) / env.control_hz:.2f} s",
@@ -236,7 +240,7 @@ def simulation_checks(spec: RobotSpec, seconds: float = 3.0, reach_targets: int 
             checks.append(Check(name, "skip", "the model does not load (see 'loads')"))
         return checks
     try:
-        if spec.fixed_base:
+        if spec.fixed_base or spec.fixed_pelvis:
             run("holds_home", check_holds_home, loaded, seconds)
         else:
             run("stands", check_stands, spec, seconds)

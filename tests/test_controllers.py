@@ -47,7 +47,7 @@ def test_physics_replay_from_joint_targets_is_bit_identical(robot, task, mode):
 
 
 def test_controllers_are_selected_by_name_and_own_the_action_layout():
-    assert tuple(CONTROLLERS) == ("joint_pos", "ee_delta")
+    assert tuple(CONTROLLERS) == ("joint_pos", "ee_delta", "whole_body")
     for mode, cls in (("joint_pos", JointPositionController), ("ee_delta", EndEffectorDeltaController)):
         env = RobotTaskEnv(robot="mujoco_humanoid", task="pick_place", control_mode=mode)
         try:

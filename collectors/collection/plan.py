@@ -97,7 +97,9 @@ def plan_run(config: CollectConfig) -> RunPlan:
             "inputs": input_fingerprints(spec, task_params(u.task)),
         }
         meta = {
-            "robot": {"name": spec.name, "kind": spec.kind, "spec": spec.to_dict(), "model_hash": spec.model_hash()},
+            # stand: how a floating robot stood ("balance" on its feet, or "fixed_pelvis": held, upper-body data)
+            "robot": {"name": spec.name, "kind": spec.kind, **({"stand": spec.stand} if spec.stand else {}),
+                      "spec": spec.to_dict(), "model_hash": spec.model_hash()},
             "task": {"name": task, "description": u.task.describe(), "params": task_params(u.task)},
             "config": data_config,
         }

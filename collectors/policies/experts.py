@@ -152,9 +152,12 @@ class PickPlaceExpert(_ExpertBase):
         """The hand's world orientation in the home pose with the base as the spec places it: a constant of the
         env (never of the episode), so it is computed once and episodes stay independent of each other."""
         robot = self.robot
+        hand = self.env.task.hand
         with self.env.scene.saved_state():
             robot.reset(robot.home_q, robot.base_position, robot.base_orientation)
-            _, orn = robot.ee_world_pose(self.env.task.hand)
+            _, orn = robot.ee_world_pose(hand)
+        if hasattr(self.env.controller, "whole_body") and hand in robot.gripper_dofs:
+            orn = _fingers_down(orn, robot.ee_offsets[robot.ee_names.index(hand)])
         return orn
 
 
@@ -171,7 +174,29 @@ class BalanceExpert(_ExpertBase):
 
     def act(self, observation) -> np.ndarray:
         noise = self.rng.normal(0.0, self.noise * 0.1, size=self.robot.num_dofs) if self.noise > 0 else None
+        controller = self.env.controller
+        if hasattr(controller, "action_for_standing"):  # whole-body: CoM feedback on top of the lean
+            return controller.action_for_standing(observation["base"], noise)
         q_target = self.balance.joint_targets(observation["base"], noise)
         if self.env.control_mode == "joint_pos":
-            return self.env.controller.action_for_joint_targets(q_target)
+            return controller.action_for_joint_targets(q_target)
         raise ValueError("the balance expert drives joints; use control_mode='joint_pos' for task 'balance'")
+
+
+def _fingers_down(orn: np.ndarray, tool_offset: np.ndarray) -> np.ndarray:
+    """A humanoid's hand orientation turned (the least rotation) so its fingers point down: the palm-to-tool-centre
+    direction is where the fingers point, and an inferred ready pose may hold them level, which a grasp from above
+    cannot use."""
+    length = float(np.linalg.norm(tool_offset))
+    if length < 1e-6:
+        return orn
+    approach = tf.quat_rotate(orn, np.asarray(tool_offset) / length)
+    down = np.array([0.0, 0.0, -1.0])
+    if float(approach @ down) > 0.95:
+        return orn
+    axis = np.cross(approach, down)
+    sin = float(np.linalg.norm(axis))
+    angle = float(np.arctan2(sin, float(approach @ down)))
+    if sin < 1e-9:
+        axis, sin = np.array([1.0, 0.0, 0.0]), 1.0
+    return tf.quat_mul(tf.rotvec_to_quat(axis / sin * angle), orn)

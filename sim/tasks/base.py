@@ -37,8 +37,10 @@ REQUIREMENTS: dict[str, tuple[Callable[[RobotSpec], bool], Callable[[str, RobotS
     "grasp": (lambda spec: bool(spec.grippers) or spec.kind == "humanoid",
               lambda task, spec: (f"task {task!r} needs a gripper; robot {spec.name!r} ({spec.kind}) has none. "
                                   "Add a [grippers.<hand>] table to its spec, or use task 'reach'")),
-    "floating_base": (lambda spec: not spec.fixed_base,
-                      lambda task, spec: f"task {task!r} needs a floating-base robot; {spec.name!r} is fixed to the world"),
+    "floating_base": (lambda spec: spec.floating,
+                      lambda task, spec: f"task {task!r} needs a floating-base robot; {spec.name!r} is "
+                                         + ("held by its pelvis ([whole_body] stand = \"fixed_pelvis\")"
+                                            if spec.fixed_pelvis else "fixed to the world")),
 }
 
 

@@ -11,7 +11,8 @@ URDF is one line naming the file and element, exit status 2; a failed validation
 
 `add` never writes over what it did not create: not its input, not an existing file (without --force), and
 with --force only files whose first line says 'robots add' wrote them and whose content still matches that
-line's hash. A URDF whose meshes PyBullet cannot find is copied to NAME.resolved.urdf. Any refusal or
+line's hash. A URDF PyBullet cannot load as it is (meshes in package folders, repaired inertias) is copied to
+NAME.resolved.urdf. Any refusal or
 environment failure (read-only, disk full, --out under a file, a link loop) is one line, exit 2, and leaves
 the disk as it was.
 """
@@ -121,6 +122,7 @@ def cmd_add(args) -> int:
     from flywheel.robots.spec import SpecError, spec_from_dict
     from flywheel.robots.spec_writer import mark_text, render_spec
     from flywheel.robots.meshes import parse_package_dirs
+    from flywheel.robots.resolved_copy import reasons_for_copy, resolved_copy
     from flywheel.robots.urdf import URDFError, parse_urdf
     from flywheel.robots.validate import quiet
 
@@ -148,7 +150,7 @@ def cmd_add(args) -> int:
     out_dir = out_dir.absolute()
     _check_out_dir(out_dir, "--out" if args.out else "the user robots folder")
     dest = out_dir / f"{name}.toml"
-    copy_bytes = _resolved_copy(model)  # None when PyBullet finds the meshes from the URDF itself
+    copy_bytes = resolved_copy(model)  # None when PyBullet loads the URDF as it is
     copy = out_dir / f"{name}.resolved.urdf" if copy_bytes is not None else None
     replace = {target: _check_target(target, model.path, args.force) for target in (dest, copy) if target is not None}
     existing = {n: p for n, p in registry.spec_files().items()}
@@ -159,8 +161,8 @@ def cmd_add(args) -> int:
     if copy is not None:
         spec_dict["model"] = str(copy)
         inference.guesses.insert(0, type(inference.guesses[0])("model", (
-            f"a copy of {model.path} with every mesh path made absolute, because PyBullet cannot search "
-            "package folders; run 'flywheel robots add' again after changing the original")))
+            f"a copy of {model.path} that PyBullet loads: {'; '.join(reasons_for_copy(model))}; "
+            "run 'flywheel robots add' again after changing the original")))
     notes: dict[str, list[str]] = {}
     for g in inference.guesses:
         notes.setdefault(g.field, []).append(g.text)
@@ -301,36 +303,6 @@ def _quietly(fn, path: Path) -> None:
         fn(path)
     except OSError:
         pass
-
-
-def _resolved_copy(model) -> bytes | None:
-    """None when PyBullet finds every mesh relative to the URDF; else the text of a copy with absolute mesh paths.
-
-    The copy is always written under a new name (`NAME.resolved.urdf`), never over the input.
-    """
-    import xml.etree.ElementTree as ET
-
-    from flywheel.robots.spec_writer import mark_text
-    from flywheel.robots.urdf import read_urdf_text
-
-    def pybullet_finds(filename: str) -> bool:
-        rel = filename[len("package://"):] if filename.startswith("package://") else filename
-        rel = rel[len("file://"):] if rel.startswith("file://") else rel
-        cand = Path(rel)
-        return (cand if cand.is_absolute() else model.path.parent / cand).is_file()
-
-    meshes = model.meshes()
-    if all(g.path is None or pybullet_finds(g.filename) for g in meshes):
-        return None
-    data, _ = read_urdf_text(model.path)
-    root = ET.fromstring(data)
-    resolved = {g.filename: g.path for g in meshes if g.path is not None}
-    for mesh in root.iter("mesh"):
-        fn = mesh.get("filename")
-        if fn in resolved:
-            mesh.set("filename", str(resolved[fn]))
-    body = ET.tostring(root, encoding="unicode") + "\n"
-    return mark_text(body, ("<!-- ", " -->")).encode("utf-8")
 
 
 def _validate_and_report(spec_path: Path, model, package_dirs, display_name: str) -> int:

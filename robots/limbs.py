@@ -115,6 +115,9 @@ def leg_limbs(model: URDFModel, poses, wheel_links: set[str], floating: bool) ->
                and l.lowest <= lowest + LOW_FRACTION * height and l.drop >= DROP_FRACTION * height]
     by_name = [l for l in limbs if joints_besides_wheels(l) >= 1 and has_word(l.names, LEG_WORDS)
                and not has_word(l.names[:4], FINGER_WORDS)]
+    if len(by_name) >= 2 and not set(map(id, by_name)) <= set(map(id, by_tree)):
+        # named legs the tree does not see as hanging down: a model not drawn z-up (laikago's y-up toes)
+        return by_name, "names (leg, hip, knee, ankle, foot...); the model is not drawn z-up"
     if len(by_tree) >= 2:
         # the tree decides; names add legs the tree missed only when they reach down too (a leg lifted in the zero pose)
         extra = [l for l in by_name if l not in by_tree and l.drop >= DROP_FRACTION * height and l.movable >= 2]

@@ -28,6 +28,12 @@ MAX_LINKS = 500  # real robots have tens to a couple of hundred links; the tree 
 JOINT_TYPES = ("revolute", "continuous", "prismatic", "fixed", "floating", "planar", "spherical")
 MOVABLE_TYPES = ("revolute", "continuous", "prismatic", "spherical")  # what PyBullet can drive with a motor
 GEOMETRY_TYPES = ("box", "cylinder", "sphere", "capsule", "mesh")
+# Inertia tensors (kg m^2) below mass * this are a placeholder, not a body: a radius of gyration under 0.1 mm
+TINY_INERTIA = 1e-8
+# and a negative principal moment down to -mass * this is rounding in the exporter, not a broken tensor
+ROUNDING_INERTIA = 1e-6
+DUMMY_MASS = 1e-3  # kg, what a frame with no <inertial> between two moving joints gets (PyBullet would give it 1 kg)
+DUMMY_RADIUS = 0.01  # m, the size a frame without collision shapes is given for its repaired inertia
 
 
 class URDFError(ValueError):
@@ -147,6 +153,7 @@ class URDFModel:
     root: str
     notes: list[str] = field(default_factory=list)  # leniencies applied while reading (said in the report)
     package_dirs: dict[str, Path] = field(default_factory=dict)
+    repaired: dict[str, str] = field(default_factory=dict)  # link -> why its <inertial> was replaced (see repair_inertias)
 
     def __post_init__(self) -> None:
         self.parent_joint: dict[str, Joint] = {j.child: j for j in self.joints.values()}
@@ -409,8 +416,7 @@ def parse_urdf(path: str | os.PathLike, package_dirs: dict[str, Path] | None = N
                                     [vals["ixy"], vals["iyy"], vals["iyz"]],
                                     [vals["ixz"], vals["iyz"], vals["izz"]]])
                 eig = np.linalg.eigvalsh(inertia)
-                scale = max(1e-12, float(np.max(np.abs(eig))))
-                if eig[0] < -1e-9 * scale:
+                if eig[0] < -max(1e-9 * float(np.max(np.abs(eig))), ROUNDING_INERTIA * max(mass, 1e-3)):
                     raise URDFError(path, f"{where}/<inertial>/<inertia>",
                                     f"inertia is not positive definite (principal moments {', '.join(f'{e:.3g}' for e in eig)}); "
                                     "fix the tensor or delete <inertia> and let PyBullet compute it from the collision shapes")
@@ -418,7 +424,7 @@ def parse_urdf(path: str | os.PathLike, package_dirs: dict[str, Path] | None = N
         for role in ("visual", "collision"):
             for k, ge in enumerate(le.findall(role)):
                 gwhere = f"{where}/<{role}>" + (f"[{k + 1}]" if len(le.findall(role)) > 1 else "")
-                geom = _geometry(ge, gwhere, role, path, urdf_dir, package_dirs, check_meshes)
+                geom = _geometry(ge, gwhere, role, path, urdf_dir, package_dirs, check_meshes, notes)
                 if geom is not None:
                     (link.visuals if role == "visual" else link.collisions).append(geom)
         links[name] = link
@@ -518,11 +524,59 @@ def parse_urdf(path: str | os.PathLike, package_dirs: dict[str, Path] | None = N
             leader, _, _ = model.resolve_mimic(joint.name)
             if joints[leader].mimic is not None:
                 raise URDFError(path, f'{_describe("joint", joint.name)}/<mimic>', "mimic tags form a loop")
+    repair_inertias(model)
     if not model.movable_joints():
         kinds = sorted({j.type for j in joints.values()}) or ["none"]
         raise URDFError(path, f'<robot name="{robot_name}">', f"no movable joints (joint types here: {', '.join(kinds)}); "
                         "there is nothing to actuate: this is an object, not a robot")
     return model
+
+
+def repair_inertias(model: URDFModel) -> None:
+    """Dummy, sensor and camera links with a zero, tiny or rounding-negative inertia tensor (or, between moving
+    joints, none at all) get a small positive diagonal one, proportional to their mass and size, so PyBullet
+    simulates them as the exporter meant. Each repair is a note in the report; `robots add` writes the repaired
+    tensors into the resolved copy of the URDF it loads."""
+    moving_parent = {j.child for j in model.joints.values() if j.movable}
+    for name, link in model.links.items():
+        inertial = link.inertial
+        if inertial is None:
+            # a frame between moving joints (a hip's yaw-roll-pitch) with no <inertial>: PyBullet makes it 1 kg
+            if name in moving_parent and any(j.movable for j in model.child_joints[name]) and not link.collisions:
+                link.inertial = Inertial(DUMMY_MASS, np.eye(4), _diagonal(DUMMY_MASS, _radius(link)))
+                model.repaired[name] = "no <inertial> on a frame between moving joints (PyBullet would give it 1 kg)"
+            continue
+        if inertial.mass <= 0:
+            continue
+        eig = np.linalg.eigvalsh(inertial.inertia)
+        if float(np.max(np.abs(eig))) <= TINY_INERTIA * inertial.mass or eig[0] < 0:
+            moments = ', '.join(f'{e:.3g}' for e in eig)
+            if float(np.max(np.abs(eig))) > TINY_INERTIA * inertial.mass:  # a real tensor with a rounding error
+                vals, vecs = np.linalg.eigh(inertial.inertia)
+                inertial.inertia = vecs @ np.diag(np.maximum(vals, 1e-6 * float(vals[-1]))) @ vecs.T
+                model.repaired[name] = f"a negative principal moment from rounding ({moments}), raised to a small positive one"
+                continue
+            why = "a zero inertia tensor" if np.max(np.abs(eig)) < 1e-15 else "a tiny inertia tensor"
+            inertial.inertia = _diagonal(inertial.mass, _radius(link))
+            model.repaired[name] = f"{why} (principal moments {moments})"
+    for name, why in model.repaired.items():
+        inertial = model.links[name].inertial
+        model.notes.append(f"link {name!r}: {why}: repaired to mass {inertial.mass:.3g} kg, inertia diagonal "
+                           f"{', '.join(f'{v:.3g}' for v in np.diag(inertial.inertia))} kg m^2 (written into the "
+                           "resolved copy of the URDF that the spec loads)")
+
+
+def _radius(link: Link) -> float:
+    """Half the size of a link's collision shapes (or visuals), for an inertia proportional to it."""
+    pts = [g.local_points() for g in (*link.collisions, *link.visuals) if g.kind != "mesh"]
+    if not pts:
+        return DUMMY_RADIUS
+    allp = np.concatenate(pts)
+    return max(DUMMY_RADIUS / 10, 0.5 * float(np.max(allp.max(axis=0) - allp.min(axis=0))))
+
+
+def _diagonal(mass: float, radius: float) -> np.ndarray:
+    return np.eye(3) * (0.4 * mass * radius * radius)  # a solid sphere of that radius
 
 
 def _find_cycle(joints: dict[str, Joint]) -> list[str]:
@@ -541,7 +595,7 @@ def _find_cycle(joints: dict[str, Joint]) -> list[str]:
 
 
 def _geometry(ge: ET.Element, where: str, role: str, path: Path, urdf_dir: Path,
-              package_dirs: dict[str, Path] | None, check_meshes: bool) -> Geometry | None:
+              package_dirs: dict[str, Path] | None, check_meshes: bool, notes: list[str]) -> Geometry | None:
     origin = _origin(ge, where, path)
     gnode = ge.find("geometry")
     if gnode is None or len(gnode) == 0:
@@ -574,6 +628,10 @@ def _geometry(ge: ET.Element, where: str, role: str, path: Path, urdf_dir: Path,
         geom.scale = _floats(shape, "scale", 3, (1.0, 1.0, 1.0), gwhere, path)
         geom.path, searched = resolve_mesh(filename, urdf_dir, package_dirs)
         geom.element = f'{gwhere[:-len("<mesh>")]}<mesh filename="{filename}">'
-        if geom.path is None and check_meshes:
+        if geom.path is None and check_meshes and role == "collision":
             raise URDFError(path, geom.element, f"mesh not found: {searched}")
+        if geom.path is None and check_meshes:  # a picture only: the robot simulates without it
+            notes.append(f"{geom.element}: visual mesh not found ({searched}); dropped from the resolved copy")
+        elif geom.path is not None and searched and searched not in notes:  # found, not where the URDF says
+            notes.append(searched)
     return geom

@@ -491,8 +491,10 @@ def parse_urdf(path: str | os.PathLike, package_dirs: dict[str, Path] | None = N
                                 _float(me, "offset", 0.0, f"{where}/<mimic>", path))
         joints[name] = joint
     for joint in joints.values():
-        if joint.mimic is not None and joint.mimic.joint not in joints:
-            raise URDFError(path, f'{_describe("joint", joint.name)}/<mimic>', f"mimics joint {joint.mimic.joint!r}, which does not exist")
+        if joint.mimic is not None and joint.mimic.joint not in joints:  # PyBullet ignores <mimic>: so can we
+            notes.append(f"joint {joint.name!r}: <mimic> names joint {joint.mimic.joint!r}, which does not exist; "
+                         "ignored (the joint is actuated on its own)")
+            joint.mimic = None
 
     roots = [name for name in links if name not in parent_of]
     if not roots:

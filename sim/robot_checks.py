@@ -53,9 +53,9 @@ def check_loads(spec: RobotSpec) -> tuple[Check, tuple | None]:
     start = time.perf_counter()
     try:
         scene, robot = _load(spec)
-    except p.error as err:
+    except (p.error, SpecError) as err:
         narrowed = None
-        if spec.model_format == "urdf":
+        if spec.model_format == "urdf" and "Cannot load URDF" in str(err):  # PyBullet names nothing: find the element
             narrowed = narrow_load_failure(spec.model_path(), p.URDF_USE_INERTIA_FROM_FILE if spec.inertia_from_file else 0)
         if narrowed:
             where, _, fix = narrowed.rpartition("; fix: ")

@@ -206,16 +206,16 @@ def _same_dir(a: Path, b: Path) -> bool:
 
 # ---- never write over what the tool did not create -------------------------------------------------
 def _os_problem(err: OSError, target: str = "--out") -> str:
-    """The reason and what to do, for the environment failures a user can fix (`target`: what to choose anew)."""
-    advice = {errno.ENOSPC: "no space left on the device: free some space and run again",
-              errno.EDQUOT: "disk quota exceeded: free some space and run again",
-              errno.EROFS: f"the file system is read-only: choose a writable {target}",
-              errno.EACCES: f"permission denied: choose a writable {target}",
-              errno.EPERM: f"not permitted: choose a writable {target}",
-              errno.ENOTDIR: f"a part of the path is a file, not a folder: choose another {target}",
-              errno.ELOOP: f"the path has a symbolic-link loop: choose another {target}",
-              errno.ENAMETOOLONG: f"the path is too long: choose a shorter {target}"}
-    return advice.get(err.errno, f"{err.strerror or err}; check the path and run again")
+    """The reason and what to do, for the environment failures a user can fix (`target`: what to choose anew).
+
+    The wording is `flywheel.oserrors`' (one table for every command); where choosing another path helps, it says
+    which option to change."""
+    from flywheel.oserrors import explain
+
+    text = explain(err)
+    if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG):
+        text += f" (or choose another {target})"
+    return text
 
 
 def _check_out_dir(out_dir: Path, what: str) -> None:

@@ -122,6 +122,7 @@ def cmd_add(args) -> int:
     from flywheel.robots.spec import SpecError, spec_from_dict
     from flywheel.robots.spec_writer import mark_text, render_spec
     from flywheel.robots.meshes import parse_package_dirs
+    from flywheel.robots.light_meshes import heavy_collision_meshes
     from flywheel.robots.resolved_copy import reasons_for_copy, resolved_copy
     from flywheel.robots.urdf import URDFError, parse_urdf
     from flywheel.robots.validate import quiet
@@ -150,9 +151,12 @@ def cmd_add(args) -> int:
     out_dir = out_dir.absolute()
     _check_out_dir(out_dir, "--out" if args.out else "the user robots folder")
     dest = out_dir / f"{name}.toml"
-    copy_bytes = resolved_copy(model)  # None when PyBullet loads the URDF as it is
+    heavy = heavy_collision_meshes(model)  # PyBullet would crawl on these: light hulls beside the spec
+    light = {fn: out_dir / f"{name}.collision-{k + 1}.obj" for k, fn in enumerate(sorted(heavy))}
+    copy_bytes = resolved_copy(model, light)  # None when PyBullet loads the URDF as it is
     copy = out_dir / f"{name}.resolved.urdf" if copy_bytes is not None else None
-    replace = {target: _check_target(target, model.path, args.force) for target in (dest, copy) if target is not None}
+    replace = {target: _check_target(target, model.path, args.force)
+               for target in (dest, copy, *light.values()) if target is not None}
     existing = {n: p for n, p in registry.spec_files().items()}
     if name in existing and existing[name].absolute() != dest and not args.force:
         raise _user_error(f"a robot named {name!r} already exists ({existing[name]}); pass --name to choose another "
@@ -161,8 +165,12 @@ def cmd_add(args) -> int:
     if copy is not None:
         spec_dict["model"] = str(copy)
         inference.guesses.insert(0, type(inference.guesses[0])("model", (
-            f"a copy of {model.path} that PyBullet loads: {'; '.join(reasons_for_copy(model))}; "
+            f"a copy of {model.path} that PyBullet loads: {'; '.join(reasons_for_copy(model, light))}; "
             "run 'flywheel robots add' again after changing the original")))
+    for fn in sorted(heavy):
+        inference.guesses.insert(1, type(inference.guesses[0])("model", (
+            f"collision mesh {fn}: {heavy[fn][1]} triangles, replaced by {heavy[fn][2]} hull points in "
+            f"{light[fn].name} so PyBullet does not crawl (the visual keeps the original)")))
     notes: dict[str, list[str]] = {}
     for g in inference.guesses:
         notes.setdefault(g.field, []).append(g.text)
@@ -177,6 +185,7 @@ def cmd_add(args) -> int:
     except (SpecError, tomllib.TOMLDecodeError) as err:
         raise _user_error(f"internal error: the inferred spec does not read back ({err}); please report this") from None
     files = [(copy, copy_bytes)] if copy is not None else []
+    files += [(light[fn], mark_text(heavy[fn][0])) for fn in sorted(heavy)]
     _write_all_or_nothing(out_dir, [*files, (dest, text)], replace)
 
     n_movable = len(model.movable_joints())

@@ -191,3 +191,46 @@ def test_a_urdf_pybullet_refuses_is_narrowed_to_the_element(tmp_path, capsys):
     line = next(l for l in out.splitlines() if l.startswith("loads"))
     assert '<link name="tool">/<collision>/<mesh filename="' in line and "scan.ply" in line
     assert "convert the file to .obj or .stl" in line
+
+
+def _heavy_sphere_stl(path, n: int = 110):
+    """A binary STL sphere of 2 (n-1)^2 triangles (over the heavy threshold for n = 110)."""
+    th, ph = np.meshgrid(np.linspace(0, np.pi, n), np.linspace(0, 2 * np.pi, n), indexing="ij")
+    pts = 0.05 * np.stack([np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph), np.cos(th)], axis=-1).reshape(-1, 3)
+    i, j = np.meshgrid(np.arange(n - 1), np.arange(n - 1), indexing="ij")
+    a, b, c, d = (i * n + j).ravel(), (i * n + j + 1).ravel(), ((i + 1) * n + j).ravel(), ((i + 1) * n + j + 1).ravel()
+    tris = np.concatenate([np.stack([a, b, c], 1), np.stack([b, d, c], 1)])
+    rec = np.zeros(len(tris), dtype=np.dtype([("n", "<3f4"), ("v", "<9f4"), ("a", "<u2")]))
+    rec["v"] = pts[tris].reshape(len(tris), 9)
+    path.write_bytes(b"\0" * 80 + struct.pack("<I", len(tris)) + rec.tobytes())
+    return len(tris)
+
+
+def test_heavy_collision_mesh_is_replaced_by_light_hull_points(tmp_path, capsys):
+    import pybullet as p
+
+    from flywheel.robots.light_meshes import HEAVY_TRIANGLES, read_mesh
+
+    triangles = _heavy_sphere_stl(tmp_path / "ball.stl")
+    assert triangles > HEAVY_TRIANGLES
+    text = robot(box_link("base"), '<link name="ball">' + INERTIAL.format(m=0.5, i=0.0005)
+                 + '<visual><geometry><mesh filename="ball.stl"/></geometry></visual>'
+                 + '<collision><geometry><mesh filename="ball.stl"/></geometry></collision></link>',
+                 joint("j1", "base", "ball", (0, 0, 0.2)))
+    rc = main(["robots", "add", str(_write(tmp_path, text)), "--out", str(tmp_path / "out"), "--no-validate"])
+    out = capsys.readouterr().out
+    assert rc == 0 and f"{triangles} triangles, replaced by" in out
+    light = tmp_path / "out" / "bot.collision-1.obj"
+    points, _ = read_mesh(light)
+    assert len(points) < triangles / 10
+    original, _ = read_mesh(tmp_path / "ball.stl")
+    assert np.allclose(points.max(axis=0), original.max(axis=0), atol=0.01)  # the hull keeps its size
+    copy = tmp_path / "out" / "bot.resolved.urdf"
+    model = parse_urdf(copy)
+    assert model.links["ball"].collisions[0].path == light
+    assert model.links["ball"].visuals[0].path == tmp_path / "ball.stl"  # the picture keeps the original
+    client = p.connect(p.DIRECT)
+    try:
+        p.loadURDF(str(copy), physicsClientId=client)
+    finally:
+        p.disconnect(client)

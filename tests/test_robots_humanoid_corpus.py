@@ -1,7 +1,7 @@
 """The real humanoids of `example-robot-data` (PyPI, in the test extra) through `robots add`'s static inference.
 
-Kind, both legs (feet), both hands, and that the URDF `robots add` makes the spec load (the original, or its
-resolved copy with repaired inertias and absolute mesh paths) loads in PyBullet. Skipped when the package is absent.
+Kind, both legs (feet), both hands, and, where `robots add` makes the spec load a resolved copy (repaired
+inertias, absolute mesh paths), that the copy loads in PyBullet. Skipped when the package is absent.
 The whole-body figures (stands, reach, balance, pick) are measured elsewhere; this is the plumbing they stand on.
 """
 from __future__ import annotations
@@ -76,11 +76,11 @@ def test_corpus_humanoid_inference_and_load(rel, kind, hands, feet):
     ees = {k: v["link"] for k, v in spec.get("end_effectors", {}).items()}
     assert ees == {**hands, **feet}
     copy = resolved_copy(model)
+    if copy is None:
+        return  # PyBullet loads the file as it is (measured in the issue-13 note; loading meshes here costs minutes)
     with tempfile.TemporaryDirectory() as folder:
-        path = CORPUS / rel
-        if copy is not None:
-            path = Path(folder) / "robot.resolved.urdf"
-            path.write_bytes(copy)
+        path = Path(folder) / "robot.resolved.urdf"  # what the spec loads: repaired inertias, absolute mesh paths
+        path.write_bytes(copy)
         client = p.connect(p.DIRECT)
         try:
             body = p.loadURDF(str(path), flags=p.URDF_USE_INERTIA_FROM_FILE, physicsClientId=client)

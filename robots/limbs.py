@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flywheel.robots.naming import (ARM_WORDS, FINGER_WORDS, FOOT_WORDS, HAND_WORDS, LEG_WORDS, SENSOR_WORDS,
+from flywheel.robots.naming import (ARM_WORDS, BODY_WORDS, FINGER_WORDS, FOOT_WORDS, HAND_WORDS, LEG_WORDS, SENSOR_WORDS,
                                     WHEEL_WORDS, front_of, has_word, side_of)
 from flywheel.robots.urdf import URDFModel
 
@@ -64,8 +64,9 @@ def _joints_below(model: URDFModel, link: str):
 def find_limbs(model: URDFModel, poses) -> list[Limb]:
     """Split the tree at the body: links that are the root, bolted to it, or branch into big subtrees."""
     size = float(np.linalg.norm(robot_extent(model, poses))) or 1.0
+    # names support the tree: a branching pelvis, torso or waist is the body however small the robot draws it
     big = [link for link in model.links if _movable_branches(model, link) >= 2
-           and _subtree_span(model, link, poses) >= BODY_FRACTION * size]
+           and (_subtree_span(model, link, poses) >= BODY_FRACTION * size or has_word(link, BODY_WORDS))]
     body = {model.root}
     for link in big:  # a waist or torso that arms and head branch from, and everything between it and the root
         body.add(link)

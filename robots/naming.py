@@ -11,7 +11,7 @@ from flywheel.robots.urdf import URDFModel
 
 FOOT_WORDS = ("foot", "feet", "toe", "ankle", "sole", "paw")
 LEG_WORDS = FOOT_WORDS + ("leg", "legs", "hip", "thigh", "knee", "calf", "shin", "shank", "femur", "tibia", "crus")
-BODY_WORDS = ("pelvis", "torso", "waist", "trunk", "chest", "spine", "abdomen", "base", "body")
+BODY_WORDS = ("pelvis", "torso", "waist", "trunk", "chest", "spine", "abdomen")
 WHEEL_WORDS = ("wheel", "caster", "tire", "tyre")
 FINGER_WORDS = ("finger", "thumb", "knuckle", "claw", "jaw", "pinch", "phalanx")
 GRIPPER_WORDS = ("gripper", "grip")

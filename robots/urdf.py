@@ -2,7 +2,8 @@
 
 `parse_urdf` reads a URDF the way a careful user would: it refuses files that are too large before
 reading them, checks the structure (one tree, known joint types, links that exist, inertias that are
-physically possible), resolves every mesh (``package://`` by searching the URDF's folder and its
+physically possible; placeholder tensors of dummy and sensor links are repaired by
+`flywheel.robots.inertia_repair`), resolves every mesh (``package://`` by searching the URDF's folder and its
 parents, relative paths against the URDF's folder), and raises `URDFError` with one line that names
 the file and the element at fault. No file name from a URDF ever goes near a shell: paths are only
 joined and tested with `pathlib`.
@@ -28,12 +29,8 @@ MAX_LINKS = 500  # real robots have tens to a couple of hundred links; the tree 
 JOINT_TYPES = ("revolute", "continuous", "prismatic", "fixed", "floating", "planar", "spherical")
 MOVABLE_TYPES = ("revolute", "continuous", "prismatic", "spherical")  # what PyBullet can drive with a motor
 GEOMETRY_TYPES = ("box", "cylinder", "sphere", "capsule", "mesh")
-# Inertia tensors (kg m^2) below mass * this are a placeholder, not a body: a radius of gyration under 0.1 mm
-TINY_INERTIA = 1e-8
-# and a negative principal moment down to -mass * this is rounding in the exporter, not a broken tensor
+# a negative principal moment down to -mass * this is rounding in the exporter (repaired), not a broken tensor
 ROUNDING_INERTIA = 1e-6
-DUMMY_MASS = 1e-3  # kg, what a frame with no <inertial> between two moving joints gets (PyBullet would give it 1 kg)
-DUMMY_RADIUS = 0.01  # m, the size a frame without collision shapes is given for its repaired inertia
 
 
 class URDFError(ValueError):
@@ -526,59 +523,14 @@ def parse_urdf(path: str | os.PathLike, package_dirs: dict[str, Path] | None = N
             leader, _, _ = model.resolve_mimic(joint.name)
             if joints[leader].mimic is not None:
                 raise URDFError(path, f'{_describe("joint", joint.name)}/<mimic>', "mimic tags form a loop")
+    from flywheel.robots.inertia_repair import repair_inertias  # it builds on this module's classes
+
     repair_inertias(model)
     if not model.movable_joints():
         kinds = sorted({j.type for j in joints.values()}) or ["none"]
         raise URDFError(path, f'<robot name="{robot_name}">', f"no movable joints (joint types here: {', '.join(kinds)}); "
                         "there is nothing to actuate: this is an object, not a robot")
     return model
-
-
-def repair_inertias(model: URDFModel) -> None:
-    """Dummy, sensor and camera links with a zero, tiny or rounding-negative inertia tensor (or, between moving
-    joints, none at all) get a small positive diagonal one, proportional to their mass and size, so PyBullet
-    simulates them as the exporter meant. Each repair is a note in the report; `robots add` writes the repaired
-    tensors into the resolved copy of the URDF it loads."""
-    moving_parent = {j.child for j in model.joints.values() if j.movable}
-    for name, link in model.links.items():
-        inertial = link.inertial
-        if inertial is None:
-            # a frame between moving joints (a hip's yaw-roll-pitch) with no <inertial>: PyBullet makes it 1 kg
-            if name in moving_parent and any(j.movable for j in model.child_joints[name]) and not link.collisions:
-                link.inertial = Inertial(DUMMY_MASS, np.eye(4), _diagonal(DUMMY_MASS, _radius(link)))
-                model.repaired[name] = "no <inertial> on a frame between moving joints (PyBullet would give it 1 kg)"
-            continue
-        if inertial.mass <= 0:
-            continue
-        eig = np.linalg.eigvalsh(inertial.inertia)
-        if float(np.max(np.abs(eig))) <= TINY_INERTIA * inertial.mass or eig[0] < 0:
-            moments = ', '.join(f'{e:.3g}' for e in eig)
-            if float(np.max(np.abs(eig))) > TINY_INERTIA * inertial.mass:  # a real tensor with a rounding error
-                vals, vecs = np.linalg.eigh(inertial.inertia)
-                inertial.inertia = vecs @ np.diag(np.maximum(vals, 1e-6 * float(vals[-1]))) @ vecs.T
-                model.repaired[name] = f"a negative principal moment from rounding ({moments}), raised to a small positive one"
-                continue
-            why = "a zero inertia tensor" if np.max(np.abs(eig)) < 1e-15 else "a tiny inertia tensor"
-            inertial.inertia = _diagonal(inertial.mass, _radius(link))
-            model.repaired[name] = f"{why} (principal moments {moments})"
-    for name, why in model.repaired.items():
-        inertial = model.links[name].inertial
-        model.notes.append(f"link {name!r}: {why}: repaired to mass {inertial.mass:.3g} kg, inertia diagonal "
-                           f"{', '.join(f'{v:.3g}' for v in np.diag(inertial.inertia))} kg m^2 (written into the "
-                           "resolved copy of the URDF that the spec loads)")
-
-
-def _radius(link: Link) -> float:
-    """Half the size of a link's collision shapes (or visuals), for an inertia proportional to it."""
-    pts = [g.local_points() for g in (*link.collisions, *link.visuals) if g.kind != "mesh"]
-    if not pts:
-        return DUMMY_RADIUS
-    allp = np.concatenate(pts)
-    return max(DUMMY_RADIUS / 10, 0.5 * float(np.max(allp.max(axis=0) - allp.min(axis=0))))
-
-
-def _diagonal(mass: float, radius: float) -> np.ndarray:
-    return np.eye(3) * (0.4 * mass * radius * radius)  # a solid sphere of that radius
 
 
 def _find_cycle(joints: dict[str, Joint]) -> list[str]:

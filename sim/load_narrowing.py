@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from flywheel.robots.meshes import resolve_mesh
 from flywheel.robots.validate import quiet
 
 MAX_LOADS = 200  # a bisection over a few hundred elements needs tens of loads; this bounds a pathological file
+BUDGET_S = 90.0  # a robot with heavy meshes loads in seconds: past this, PyBullet's own message is reported
 
 
 class _Loader:
@@ -27,11 +29,14 @@ class _Loader:
 
     def __init__(self, urdf: Path, flags: int):
         self.urdf, self.flags, self.loads = urdf, flags, 0
+        self.deadline = time.monotonic() + BUDGET_S
         self.folder = tempfile.mkdtemp(prefix="flywheel-narrow-")
         with quiet():
             self.client = p.connect(p.DIRECT)
 
     def loads_ok(self, root: ET.Element) -> bool:
+        if time.monotonic() > self.deadline or self.loads >= MAX_LOADS:
+            raise TimeoutError("narrowing the load failure took too long")
         self.loads += 1
         path = Path(self.folder) / f"variant{self.loads}.urdf"
         path.write_text(ET.tostring(root, encoding="unicode"))
@@ -76,7 +81,7 @@ def _bisect(loader: _Loader, root: ET.Element, items: list, reduce) -> object | 
     suspects = list(items)
     if not suspects or not loader.loads_ok(reduce(root, suspects)):
         return None
-    while len(suspects) > 1 and loader.loads < MAX_LOADS:
+    while len(suspects) > 1:
         half = suspects[:len(suspects) // 2]
         suspects = half if loader.loads_ok(reduce(root, half)) else suspects[len(suspects) // 2:]
     return suspects[0]
@@ -158,6 +163,8 @@ def narrow_load_failure(urdf: str | os.PathLike, flags: int = 0, package_dirs=No
             return (f'{urdf}: <joint name="{culprit}"> or its child <link name="{child}">: PyBullet cannot load it (the '
                     f"URDF loads without that limb); fix: check the joint's type, axis and limits and the link's "
                     "<inertial> and shapes")
+        return None
+    except TimeoutError:
         return None
     finally:
         loader.close()

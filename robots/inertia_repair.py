@@ -1,8 +1,8 @@
 """Placeholder inertias of real URDFs repaired, not refused: dummy, sensor and camera links.
 
 Exporters leave links with a zero tensor (iCub's ``l_ankle_2``: principal moments -1.4e-20, 0, 1.4e-20), a tiny
-one, one a rounding error below zero, or no ``<inertial>`` at all on a frame between two moving joints (which
-PyBullet then simulates as 1 kg). PyBullet simulates all of these badly or not at all, so `parse_urdf` gives them
+one, one a rounding error below zero, or no ``<inertial>`` at all on a frame without a shape (which PyBullet then
+simulates as 1 kg). PyBullet simulates all of these badly or not at all, so `parse_urdf` gives them
 a small positive tensor proportional to their mass and size, says so in a note, and `robots add` writes it into
 the resolved copy the spec loads (`flywheel.robots.resolved_copy`). Tensors that are broken beyond rounding are
 still refused by `parse_urdf`, naming the element.
@@ -15,23 +15,25 @@ from flywheel.robots.urdf import Inertial, Link, URDFModel
 
 # Inertia tensors (kg m^2) below mass * this are a placeholder, not a body: a radius of gyration under 0.1 mm
 TINY_INERTIA = 1e-8
-DUMMY_MASS = 1e-3  # kg, what a frame with no <inertial> between two moving joints gets (PyBullet would give it 1 kg)
+DUMMY_MASS = 1e-3  # kg, what a shapeless frame with no <inertial> gets (PyBullet would give it 1 kg)
 DUMMY_RADIUS = 0.01  # m, the size a frame without collision shapes is given for its repaired inertia
 
 
 def repair_inertias(model: URDFModel) -> None:
-    """Dummy, sensor and camera links with a zero, tiny or rounding-negative inertia tensor (or, between moving
-    joints, none at all) get a small positive diagonal one, proportional to their mass and size, so PyBullet
+    """Dummy, sensor and camera links with a zero, tiny or rounding-negative inertia tensor (or, with no collision
+    shape, none at all) get a small positive diagonal one, proportional to their mass and size, so PyBullet
     simulates them as the exporter meant. Each repair is a note in the report; `robots add` writes the repaired
     tensors into the resolved copy of the URDF it loads."""
     moving_parent = {j.child for j in model.joints.values() if j.movable}
     for name, link in model.links.items():
         inertial = link.inertial
         if inertial is None:
-            # a frame between moving joints (a hip's yaw-roll-pitch) with no <inertial>: PyBullet makes it 1 kg
-            if name in moving_parent and any(j.movable for j in model.child_joints[name]) and not link.collisions:
+            # a frame with no <inertial> and no shape (a hip's yaw-roll-pitch, an IMU or camera frame): PyBullet
+            # would simulate it as 1 kg with a 1 kg m^2 inertia
+            if name != model.root and not link.collisions:
                 link.inertial = Inertial(DUMMY_MASS, np.eye(4), _diagonal(DUMMY_MASS, _radius(link)))
-                model.repaired[name] = "no <inertial> on a frame between moving joints (PyBullet would give it 1 kg)"
+                where = "between moving joints" if name in moving_parent else "bolted to its parent"
+                model.repaired[name] = f"no <inertial> on a frame {where} (PyBullet would give it 1 kg)"
             continue
         if inertial.mass <= 0:
             continue

@@ -1,7 +1,7 @@
 """Heavy collision meshes made light, so PyBullet does not crawl.
 
 PyBullet turns every collision mesh of a moving body into a convex hull of all the mesh's vertices, at load and
-then at every contact query: one 44k-triangle mesh took 4.9 s to load and made stepping 6x slower than a 1.7k one
+then at every contact query: a 44k-triangle mesh took 4.9 s to load and made stepping 6x slower than a 1.7k one
 (measured; see the issue-13 note). So `robots add` replaces a collision mesh of more than `HEAVY_TRIANGLES`
 triangles by a small point set with the same hull at a finer-than-centimetre grid: the mesh's vertices are
 clustered on a grid (`GRID` cells along its longest side) and each cell keeps the vertex farthest from the centre,
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-HEAVY_TRIANGLES = 20000
+HEAVY_TRIANGLES = 5000  # G1: 38 collision meshes up to 19k triangles loaded in 6-26 s
 GRID = 24
 MAX_MESH_BYTES = 200 * 2**20  # beyond this a "mesh" is not worth reading here; PyBullet gets it as it is
 

@@ -11,7 +11,8 @@ URDF is one line naming the file and element, exit status 2; a failed validation
 
 `add` never writes over what it did not create: not its input, not an existing file (without --force), and
 with --force only files whose first line says 'robots add' wrote them and whose content still matches that
-line's hash. A URDF whose meshes PyBullet cannot find is copied to NAME.resolved.urdf. Any refusal or
+line's hash. A URDF PyBullet cannot load as it is (meshes in package folders, repaired inertias) is copied to
+NAME.resolved.urdf. Any refusal or
 environment failure (read-only, disk full, --out under a file, a link loop) is one line, exit 2, and leaves
 the disk as it was.
 """
@@ -121,6 +122,8 @@ def cmd_add(args) -> int:
     from flywheel.robots.spec import SpecError, spec_from_dict
     from flywheel.robots.spec_writer import mark_text, render_spec
     from flywheel.robots.meshes import parse_package_dirs
+    from flywheel.robots.light_meshes import heavy_collision_meshes
+    from flywheel.robots.resolved_copy import reasons_for_copy, resolved_copy
     from flywheel.robots.urdf import URDFError, parse_urdf
     from flywheel.robots.validate import quiet
 
@@ -148,9 +151,12 @@ def cmd_add(args) -> int:
     out_dir = out_dir.absolute()
     _check_out_dir(out_dir, "--out" if args.out else "the user robots folder")
     dest = out_dir / f"{name}.toml"
-    copy_bytes = _resolved_copy(model)  # None when PyBullet finds the meshes from the URDF itself
+    heavy = heavy_collision_meshes(model)  # PyBullet would crawl on these: light hulls beside the spec
+    light = {fn: out_dir / f"{name}.collision-{k + 1}.obj" for k, fn in enumerate(sorted(heavy))}
+    copy_bytes = resolved_copy(model, light)  # None when PyBullet loads the URDF as it is
     copy = out_dir / f"{name}.resolved.urdf" if copy_bytes is not None else None
-    replace = {target: _check_target(target, model.path, args.force) for target in (dest, copy) if target is not None}
+    replace = {target: _check_target(target, model.path, args.force)
+               for target in (dest, copy, *light.values()) if target is not None}
     existing = {n: p for n, p in registry.spec_files().items()}
     if name in existing and existing[name].absolute() != dest and not args.force:
         raise _user_error(f"a robot named {name!r} already exists ({existing[name]}); pass --name to choose another "
@@ -159,20 +165,15 @@ def cmd_add(args) -> int:
     if copy is not None:
         spec_dict["model"] = str(copy)
         inference.guesses.insert(0, type(inference.guesses[0])("model", (
-            f"a copy of {model.path} with every mesh path made absolute, because PyBullet cannot search "
-            "package folders; run 'flywheel robots add' again after changing the original")))
+            f"a copy of {model.path} that PyBullet loads: {'; '.join(reasons_for_copy(model, light))}; "
+            "run 'flywheel robots add' again after changing the original")))
+    for fn in sorted(heavy):
+        inference.guesses.insert(1, type(inference.guesses[0])("model", (
+            f"collision mesh {fn}: {heavy[fn][1]} triangles, replaced by {heavy[fn][2]} hull points in "
+            f"{light[fn].name} so PyBullet does not crawl (the visual keeps the original)")))
     if not args.no_validate:  # floating humanoids: sole height and whole-body gains, settled in simulation
-        from flywheel.robots.validate import tune_in_simulation
-
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:  # the resolved copy is not written yet: tune on a scratch one
-            scratch = None
-            if copy is not None:
-                scratch = Path(tmp) / copy.name
-                scratch.write_bytes(copy_bytes)
-            for field_name, text in tune_in_simulation(spec_dict, str(dest), None if scratch is None else str(scratch)):
-                inference.guesses.append(type(inference.guesses[0])(field_name, text))
+        for field_name, text in _tune_on_scratch_copies(spec_dict, dest, model, heavy):
+            inference.guesses.append(type(inference.guesses[0])(field_name, text))
     notes: dict[str, list[str]] = {}
     for g in inference.guesses:
         notes.setdefault(g.field, []).append(g.text)
@@ -187,6 +188,7 @@ def cmd_add(args) -> int:
     except (SpecError, tomllib.TOMLDecodeError) as err:
         raise _user_error(f"internal error: the inferred spec does not read back ({err}); please report this") from None
     files = [(copy, copy_bytes)] if copy is not None else []
+    files += [(light[fn], mark_text(heavy[fn][0])) for fn in sorted(heavy)]
     _write_all_or_nothing(out_dir, [*files, (dest, text)], replace)
 
     n_movable = len(model.movable_joints())
@@ -207,6 +209,25 @@ def cmd_add(args) -> int:
     return _validate_and_report(dest, model, package_dirs, name if on_path else str(dest))
 
 
+def _tune_on_scratch_copies(spec_dict: dict, dest: Path, model, heavy: dict) -> list[tuple[str, str]]:
+    """Tune in simulation before anything is written: the resolved copy and its light collision hulls are made in a
+    scratch folder, so a tuning run that fails leaves the user's folder untouched."""
+    import tempfile
+
+    from flywheel.robots.validate import tune_in_simulation
+
+    with tempfile.TemporaryDirectory() as tmp:
+        light = {fn: Path(tmp) / f"collision-{k + 1}.obj" for k, fn in enumerate(sorted(heavy))}
+        for fn, path in light.items():
+            path.write_text(heavy[fn][0])
+        copy_bytes = resolved_copy(model, light)
+        scratch = None
+        if copy_bytes is not None:
+            scratch = Path(tmp) / "model.resolved.urdf"
+            scratch.write_bytes(copy_bytes)
+        return tune_in_simulation(spec_dict, str(dest), None if scratch is None else str(scratch))
+
+
 def _same_dir(a: Path, b: Path) -> bool:
     try:
         return a.expanduser().resolve() == b.expanduser().resolve()
@@ -216,16 +237,16 @@ def _same_dir(a: Path, b: Path) -> bool:
 
 # ---- never write over what the tool did not create -------------------------------------------------
 def _os_problem(err: OSError, target: str = "--out") -> str:
-    """The reason and what to do, for the environment failures a user can fix (`target`: what to choose anew)."""
-    advice = {errno.ENOSPC: "no space left on the device: free some space and run again",
-              errno.EDQUOT: "disk quota exceeded: free some space and run again",
-              errno.EROFS: f"the file system is read-only: choose a writable {target}",
-              errno.EACCES: f"permission denied: choose a writable {target}",
-              errno.EPERM: f"not permitted: choose a writable {target}",
-              errno.ENOTDIR: f"a part of the path is a file, not a folder: choose another {target}",
-              errno.ELOOP: f"the path has a symbolic-link loop: choose another {target}",
-              errno.ENAMETOOLONG: f"the path is too long: choose a shorter {target}"}
-    return advice.get(err.errno, f"{err.strerror or err}; check the path and run again")
+    """The reason and what to do, for the environment failures a user can fix (`target`: what to choose anew).
+
+    The wording is `flywheel.oserrors`' (one table for every command); where choosing another path helps, it says
+    which option to change."""
+    from flywheel.oserrors import explain
+
+    text = explain(err)
+    if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG):
+        text += f" (or choose another {target})"
+    return text
 
 
 def _check_out_dir(out_dir: Path, what: str) -> None:
@@ -313,36 +334,6 @@ def _quietly(fn, path: Path) -> None:
         fn(path)
     except OSError:
         pass
-
-
-def _resolved_copy(model) -> bytes | None:
-    """None when PyBullet finds every mesh relative to the URDF; else the text of a copy with absolute mesh paths.
-
-    The copy is always written under a new name (`NAME.resolved.urdf`), never over the input.
-    """
-    import xml.etree.ElementTree as ET
-
-    from flywheel.robots.spec_writer import mark_text
-    from flywheel.robots.urdf import read_urdf_text
-
-    def pybullet_finds(filename: str) -> bool:
-        rel = filename[len("package://"):] if filename.startswith("package://") else filename
-        rel = rel[len("file://"):] if rel.startswith("file://") else rel
-        cand = Path(rel)
-        return (cand if cand.is_absolute() else model.path.parent / cand).is_file()
-
-    meshes = model.meshes()
-    if all(g.path is None or pybullet_finds(g.filename) for g in meshes):
-        return None
-    data, _ = read_urdf_text(model.path)
-    root = ET.fromstring(data)
-    resolved = {g.filename: g.path for g in meshes if g.path is not None}
-    for mesh in root.iter("mesh"):
-        fn = mesh.get("filename")
-        if fn in resolved:
-            mesh.set("filename", str(resolved[fn]))
-    body = ET.tostring(root, encoding="unicode") + "\n"
-    return mark_text(body, ("<!-- ", " -->")).encode("utf-8")
 
 
 def _validate_and_report(spec_path: Path, model, package_dirs, display_name: str) -> int:

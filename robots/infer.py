@@ -32,8 +32,9 @@ from flywheel.robots.infer_poses import (GRAVITY, REACH_BOX, _gravity_load, _lev
                                          _quat_matrix, _ready_pose, _standing_pose, link_lows)
 from flywheel.robots.hands import power_grasp
 from flywheel.robots.kinematic_chain import Chain
+from flywheel.robots.limbs import leg_groups as leg_groups_of, one_hand_per_limb
 from flywheel.robots.naming import (ARM_WORDS, FINGER_WORDS, HAND_WORDS, HEAD_WORDS, LEG_WORDS, WHEEL_WORDS, front_of,
-                                    has_word, side_of, spec_name)
+                                    SENSOR_WORDS, has_word, side_of, spec_name)
 
 ARM_KP, LEG_KP, DEFAULT_KD = 0.3, 0.5, 1.0
 EFFORT_MARGIN = 5.0  # force limit / static gravity load when the URDF gives no effort: PyBullet's motors need headroom
@@ -111,19 +112,10 @@ def infer_spec(model: URDFModel, name: str | None = None, kind: str | None = Non
         or (model.links[j.child].collisions and all(g.kind in ("cylinder", "sphere") for g in model.links[j.child].collisions)
             and not model.child_joints[j.child] and not has_word([j.name, j.child], LEG_WORDS + FINGER_WORDS)))]
     wheel_links = {j.child for j in wheels}
-    leg_tips = [t for t in tips if has_word(t.names[:6], LEG_WORDS) and not has_word(t.names[:2], WHEEL_WORDS)
-                and t.link not in wheel_links and not has_word(t.names[:4], FINGER_WORDS)]
-    # Legs: group tips that share a corner (minitaur's two motors per leg, a foot with toes).
-    leg_groups: dict[Any, list[_Tip]] = {}
     trunk = _trunk(model)
-    for t in leg_tips:
-        limb = next((j.child for j in t.chain if j.parent in trunk and j.movable), t.link)
-        key = (front_of(t.names), side_of(t.names))
-        key = key if None not in key else limb
-        leg_groups.setdefault(key, []).append(t)
-    # Within a leg, the tip that ends the most joints is the foot (not a shoulder cover bolted to the hip).
-    for key, group in leg_groups.items():
-        group.sort(key=lambda t: (-sum(j.movable for j in t.chain), float(t.position @ np.array([0, 0, 1.0]))))
+    pinned = model.root.lower() in ("world", "world_link", "map") and model.links[model.root].mass == 0
+    # Legs: from the tree first (chains from the body down to the lowest links), names second (flywheel.robots.limbs).
+    leg_groups, legs_how = leg_groups_of(model, poses, tips, wheel_links, floating=fixed_base is not True and not pinned)
     n_legs = len(leg_groups)
 
     # Down: where the feet (or wheels) are, relative to the base. URDFs are meant to be z-up, not all are.
@@ -142,6 +134,8 @@ def infer_spec(model: URDFModel, name: str | None = None, kind: str | None = Non
             kind, why = "quadruped", f"{n_legs} legs ({', '.join(sorted(t.link for g in leg_groups.values() for t in g[:1]))})"
         elif n_legs in (2, 3) and len(wheels) < 2:
             kind, why = "humanoid", f"{n_legs} legs ({', '.join(sorted(t.link for g in leg_groups.values() for t in g[:1]))})"
+        if kind in ("quadruped", "humanoid"):
+            why += f", found from {legs_how}"
         elif len(wheels) >= 2:
             kind, why = "mobile", f"{len(wheels)} wheel joint(s): {', '.join(j.name for j in wheels)}"
         else:
@@ -166,7 +160,6 @@ def infer_spec(model: URDFModel, name: str | None = None, kind: str | None = Non
 
     # Base: fixed for arms and hands and for URDFs pinned to a 'world' link.
     if fixed_base is None:
-        pinned = model.root.lower() in ("world", "world_link", "map") and model.links[model.root].mass == 0
         fixed_base = pinned or kind in ("arm", "hand")
         guess("fixed_base", f"{'fixed' if fixed_base else 'floating'}: "
               + ("the URDF's root link is 'world'" if pinned else f"{kind}s are usually "
@@ -218,7 +211,9 @@ def infer_spec(model: URDFModel, name: str | None = None, kind: str | None = Non
         hands.append({"link": hand_link, "tip": t, "names": names or [hand_link], "arm": arm, "gripper": gripper_joints,
                       "spherical": any(j.type == "spherical" for j in model.chain(hand_link))})
     # Head and sensor tips are not hands.
-    hands = [h for h in hands if not (has_word(h["names"][:4], HEAD_WORDS) and not h["gripper"])]
+    hands = [h for h in hands if not ((has_word(h["names"][:4], HEAD_WORDS) or has_word(h["names"][:2], SENSOR_WORDS))
+                                      and not h["gripper"])]
+    hands = one_hand_per_limb(model, poses, hands)
 
     q_home = dict(q_zero)
     grippers: dict[str, dict[str, Any]] = {}

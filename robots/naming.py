@@ -10,13 +10,18 @@ import re
 from flywheel.robots.urdf import URDFModel
 
 FOOT_WORDS = ("foot", "feet", "toe", "ankle", "sole", "paw")
-LEG_WORDS = FOOT_WORDS + ("leg", "hip", "thigh", "knee", "calf", "shin", "shank", "femur", "tibia")
+LEG_WORDS = FOOT_WORDS + ("leg", "legs", "hip", "thigh", "knee", "calf", "shin", "shank", "femur", "tibia", "crus")
+BODY_WORDS = ("pelvis", "torso", "waist", "trunk", "chest", "spine", "abdomen")
 WHEEL_WORDS = ("wheel", "caster", "tire", "tyre")
 FINGER_WORDS = ("finger", "thumb", "knuckle", "claw", "jaw", "pinch", "phalanx")
 GRIPPER_WORDS = ("gripper", "grip")
 HAND_WORDS = ("hand", "palm", "wrist", "gripper", "tool", "tcp", "eef", "effector", "flange", "grasp")
 ARM_WORDS = ("arm", "shoulder", "elbow", "wrist", "hand", "palm")
 HEAD_WORDS = ("head", "neck", "camera", "eye", "lidar", "sensor", "imu")
+# frames that carry a sensor, not a body: never a foot or a hand
+SENSOR_WORDS = ("imu", "sensor", "camera", "optical", "depth", "rgb", "rgbd", "lidar", "laser", "gyro", "gyrometer",
+                "accelerometer", "fsr", "ft", "touch", "sonar", "microphone", "speaker", "led", "antenna")
+SIDE_AFFIXES = ("left", "right", "lft", "rgt", "lt", "rt", "l", "r")
 SHORT_LEFT, SHORT_RIGHT = {"l", "lt", "lft"}, {"r", "rt", "rgt"}
 
 CORNERS = {"fl": ("front", "left"), "fr": ("front", "right"), "rl": ("back", "left"), "rr": ("back", "right"),
@@ -35,12 +40,27 @@ def tokens(name: str) -> tuple[str, ...]:
     return tuple(t for t in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if t)
 
 
+@functools.lru_cache(maxsize=8192)
+def _variants(token: str) -> tuple[str, ...]:
+    """A token and the same token without a glued side ('lknee', 'leftankle', 'hipl' -> 'knee', 'ankle', 'hip')."""
+    out = [token]
+    for affix in SIDE_AFFIXES:
+        if token.startswith(affix) and len(token) - len(affix) >= 3:
+            out.append(token[len(affix):])
+        if token.endswith(affix) and len(token) - len(affix) >= 3:
+            out.append(token[:-len(affix)])
+    return tuple(out)
+
+
 def has_word(names, words) -> bool:
+    """Whether a name holds one of `words` as a word: a token ('Link_hip_l_pitch'), a token with a side glued to it
+    ('LKnee', 'leftankle'), or for words of four letters or more the start or end of a token ('anklepitch')."""
     for name in ([names] if isinstance(names, str) else names):
-        low, toks = name.lower(), tokens(name)
+        variants = [v for t in tokens(name) for v in _variants(t)]
         for w in words:
-            if (len(w) >= 4 and w in low) or w in toks:
-                return True
+            for v in variants:
+                if v == w or (len(w) >= 4 and (v.startswith(w) or v.endswith(w))):
+                    return True
     return False
 
 

@@ -2,7 +2,8 @@
 
 `parse_urdf` reads a URDF the way a careful user would: it refuses files that are too large before
 reading them, checks the structure (one tree, known joint types, links that exist, inertias that are
-physically possible), resolves every mesh (``package://`` by searching the URDF's folder and its
+physically possible; placeholder tensors of dummy and sensor links are repaired by
+`flywheel.robots.inertia_repair`), resolves every mesh (``package://`` by searching the URDF's folder and its
 parents, relative paths against the URDF's folder), and raises `URDFError` with one line that names
 the file and the element at fault. No file name from a URDF ever goes near a shell: paths are only
 joined and tested with `pathlib`.
@@ -28,6 +29,8 @@ MAX_LINKS = 500  # real robots have tens to a couple of hundred links; the tree 
 JOINT_TYPES = ("revolute", "continuous", "prismatic", "fixed", "floating", "planar", "spherical")
 MOVABLE_TYPES = ("revolute", "continuous", "prismatic", "spherical")  # what PyBullet can drive with a motor
 GEOMETRY_TYPES = ("box", "cylinder", "sphere", "capsule", "mesh")
+# a negative principal moment down to -mass * this is rounding in the exporter (repaired), not a broken tensor
+ROUNDING_INERTIA = 1e-6
 
 
 class URDFError(ValueError):
@@ -147,6 +150,7 @@ class URDFModel:
     root: str
     notes: list[str] = field(default_factory=list)  # leniencies applied while reading (said in the report)
     package_dirs: dict[str, Path] = field(default_factory=dict)
+    repaired: dict[str, str] = field(default_factory=dict)  # link -> why its <inertial> was replaced (see repair_inertias)
 
     def __post_init__(self) -> None:
         self.parent_joint: dict[str, Joint] = {j.child: j for j in self.joints.values()}
@@ -409,8 +413,7 @@ def parse_urdf(path: str | os.PathLike, package_dirs: dict[str, Path] | None = N
                                     [vals["ixy"], vals["iyy"], vals["iyz"]],
                                     [vals["ixz"], vals["iyz"], vals["izz"]]])
                 eig = np.linalg.eigvalsh(inertia)
-                scale = max(1e-12, float(np.max(np.abs(eig))))
-                if eig[0] < -1e-9 * scale:
+                if eig[0] < -max(1e-9 * float(np.max(np.abs(eig))), ROUNDING_INERTIA * max(mass, 1e-3)):
                     raise URDFError(path, f"{where}/<inertial>/<inertia>",
                                     f"inertia is not positive definite (principal moments {', '.join(f'{e:.3g}' for e in eig)}); "
                                     "fix the tensor or delete <inertia> and let PyBullet compute it from the collision shapes")
@@ -418,7 +421,7 @@ def parse_urdf(path: str | os.PathLike, package_dirs: dict[str, Path] | None = N
         for role in ("visual", "collision"):
             for k, ge in enumerate(le.findall(role)):
                 gwhere = f"{where}/<{role}>" + (f"[{k + 1}]" if len(le.findall(role)) > 1 else "")
-                geom = _geometry(ge, gwhere, role, path, urdf_dir, package_dirs, check_meshes)
+                geom = _geometry(ge, gwhere, role, path, urdf_dir, package_dirs, check_meshes, notes)
                 if geom is not None:
                     (link.visuals if role == "visual" else link.collisions).append(geom)
         links[name] = link
@@ -485,8 +488,10 @@ def parse_urdf(path: str | os.PathLike, package_dirs: dict[str, Path] | None = N
                                 _float(me, "offset", 0.0, f"{where}/<mimic>", path))
         joints[name] = joint
     for joint in joints.values():
-        if joint.mimic is not None and joint.mimic.joint not in joints:
-            raise URDFError(path, f'{_describe("joint", joint.name)}/<mimic>', f"mimics joint {joint.mimic.joint!r}, which does not exist")
+        if joint.mimic is not None and joint.mimic.joint not in joints:  # PyBullet ignores <mimic>: so can we
+            notes.append(f"joint {joint.name!r}: <mimic> names joint {joint.mimic.joint!r}, which does not exist; "
+                         "ignored (the joint is actuated on its own)")
+            joint.mimic = None
 
     roots = [name for name in links if name not in parent_of]
     if not roots:
@@ -518,6 +523,9 @@ def parse_urdf(path: str | os.PathLike, package_dirs: dict[str, Path] | None = N
             leader, _, _ = model.resolve_mimic(joint.name)
             if joints[leader].mimic is not None:
                 raise URDFError(path, f'{_describe("joint", joint.name)}/<mimic>', "mimic tags form a loop")
+    from flywheel.robots.inertia_repair import repair_inertias  # it builds on this module's classes
+
+    repair_inertias(model)
     if not model.movable_joints():
         kinds = sorted({j.type for j in joints.values()}) or ["none"]
         raise URDFError(path, f'<robot name="{robot_name}">', f"no movable joints (joint types here: {', '.join(kinds)}); "
@@ -541,7 +549,7 @@ def _find_cycle(joints: dict[str, Joint]) -> list[str]:
 
 
 def _geometry(ge: ET.Element, where: str, role: str, path: Path, urdf_dir: Path,
-              package_dirs: dict[str, Path] | None, check_meshes: bool) -> Geometry | None:
+              package_dirs: dict[str, Path] | None, check_meshes: bool, notes: list[str]) -> Geometry | None:
     origin = _origin(ge, where, path)
     gnode = ge.find("geometry")
     if gnode is None or len(gnode) == 0:
@@ -574,6 +582,10 @@ def _geometry(ge: ET.Element, where: str, role: str, path: Path, urdf_dir: Path,
         geom.scale = _floats(shape, "scale", 3, (1.0, 1.0, 1.0), gwhere, path)
         geom.path, searched = resolve_mesh(filename, urdf_dir, package_dirs)
         geom.element = f'{gwhere[:-len("<mesh>")]}<mesh filename="{filename}">'
-        if geom.path is None and check_meshes:
+        if geom.path is None and check_meshes and role == "collision":
             raise URDFError(path, geom.element, f"mesh not found: {searched}")
+        if geom.path is None and check_meshes:  # a picture only: the robot simulates without it
+            notes.append(f"{geom.element}: visual mesh not found ({searched}); dropped from the resolved copy")
+        elif geom.path is not None and searched and searched not in notes:  # found, not where the URDF says
+            notes.append(searched)
     return geom

@@ -30,6 +30,7 @@ from flywheel.sim import transforms as tf
 from flywheel.sim.balance import AnkleHipBalance
 from flywheel.sim.controllers import WAYPOINT_STEP, waypoint
 from flywheel.sim.env import RobotTaskEnv
+from flywheel.sim.load_narrowing import narrow_load_failure
 from flywheel.sim.robot import Robot
 from flywheel.sim.scene import Scene
 from flywheel.sim.tasks.balance import BalanceTask
@@ -52,7 +53,15 @@ def check_loads(spec: RobotSpec) -> tuple[Check, tuple | None]:
     start = time.perf_counter()
     try:
         scene, robot = _load(spec)
-    except (SpecError, p.error, ValueError, KeyError) as err:
+    except (p.error, SpecError) as err:
+        narrowed = None
+        if spec.model_format == "urdf" and "Cannot load URDF" in str(err):  # PyBullet names nothing: find the element
+            narrowed = narrow_load_failure(spec.model_path(), p.URDF_USE_INERTIA_FROM_FILE if spec.inertia_from_file else 0)
+        if narrowed:
+            where, _, fix = narrowed.rpartition("; fix: ")
+            return Check("loads", "fail", where, fix), None
+        return Check("loads", "fail", f"{type(err).__name__}: {err}", "fix the field the message names, then run 'flywheel robots check'"), None
+    except (SpecError, ValueError, KeyError) as err:
         return Check("loads", "fail", f"{type(err).__name__}: {err}", "fix the field the message names, then run 'flywheel robots check'"), None
     elapsed = time.perf_counter() - start
     n_links = p.getNumJoints(robot.body, physicsClientId=scene.client) + 1

@@ -214,7 +214,7 @@ def _case_io_error_while_reading_the_urdf(tmp_path, capsys, monkeypatch):
     def failing(path, package_dirs=None, check_meshes=True):
         raise OSError(errno.EIO, "Input/output error", str(path))
     monkeypatch.setattr(urdf_module, "parse_urdf", failing)
-    return [urdf, "--out", tmp_path / "out"], [str(urdf), "Input/output error"]
+    return [urdf, "--out", tmp_path / "out"], [str(urdf), "input/output error"]  # flywheel.oserrors wording
 
 
 ADD_CASES = [(name[len("_case_"):], fn) for name, fn in sorted(globals().items()) if name.startswith("_case_")]

@@ -214,6 +214,7 @@ def _tune_on_scratch_copies(spec_dict: dict, dest: Path, model, heavy: dict) -> 
     scratch folder, so a tuning run that fails leaves the user's folder untouched."""
     import tempfile
 
+    from flywheel.robots.resolved_copy import resolved_copy
     from flywheel.robots.validate import tune_in_simulation
 
     with tempfile.TemporaryDirectory() as tmp:
